@@ -1,0 +1,177 @@
+"""The environment contract: `State`, `EnvSpec`, the `Env` protocol and the registry.
+
+The Brax / MuJoCo Playground convention plus a safety cost:
+
+    env = envs.make("classic/pendulum")
+    state = env.reset(key)            # pure, jittable; key is a typed `jax.random.key`
+    state = env.step(state, action)   # pure, jittable
+    state.obs, state.reward, state.cost, state.done, state.info
+
+`done` means termination; a time limit (see `envs.wrappers.EpisodeWrapper`) sets
+`info["truncation"]` as well and learners bootstrap through truncation.
+
+Task families (meta-RL, changing dynamics) keep their task parameters in `State.task`,
+sample them with `env.sample_tasks(key, n)` and take them in `env.reset(key, task=...)`,
+so one compiled step serves every task. Envs without tasks keep an empty `(0,)` array.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+def _empty_task() -> jax.Array:
+    return jnp.zeros((0,), jnp.float32)
+
+
+@struct.dataclass
+class State:
+    """One environment's state. Batched envs carry a leading batch axis on every leaf.
+
+    Attributes:
+      env_state: the simulator's own pytree (mjx.Data, patient ODE state, ...).
+      obs: observation, float32 `(obs_size,)`.
+      reward: float32 scalar.
+      cost: float32 scalar constraint signal (0 where the env has none).
+      done: float32 scalar, 1.0 on termination (and on truncation, see `info`).
+      info: dict of arrays; its keys are fixed by `reset` (jit needs a fixed structure).
+      task: task parameters of a task family; an empty `(0,)` array otherwise.
+    """
+
+    env_state: Any
+    obs: jax.Array
+    reward: jax.Array
+    cost: jax.Array
+    done: jax.Array
+    info: dict[str, Any] = struct.field(default_factory=dict)
+    task: Any = struct.field(default_factory=_empty_task)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """Static description of an environment (hashable: usable as a jit static argument).
+
+    Attributes:
+      name: registry name, e.g. "classic/pendulum".
+      obs_size: length of the flat observation vector.
+      action_size: length of the action vector.
+      action_low, action_high: per-dimension bounds of the action (env units).
+      dt: control period in the env's time unit (seconds for robots, minutes for patients).
+      episode_length: number of control steps before truncation.
+      task_size: length of a task vector (0 for envs without tasks).
+    """
+
+    name: str
+    obs_size: int
+    action_size: int
+    action_low: tuple[float, ...]
+    action_high: tuple[float, ...]
+    dt: float
+    episode_length: int
+    task_size: int = 0
+
+    def __post_init__(self):
+        if self.obs_size <= 0 or self.action_size <= 0:
+            raise ValueError(f"EnvSpec {self.name}: obs_size and action_size must be > 0.")
+        if len(self.action_low) != self.action_size or len(self.action_high) != self.action_size:
+            raise ValueError(f"EnvSpec {self.name}: action bounds must have length action_size.")
+        if any(lo >= hi for lo, hi in zip(self.action_low, self.action_high)):
+            raise ValueError(f"EnvSpec {self.name}: every action_low must be < action_high.")
+        if self.episode_length <= 0:
+            raise ValueError(f"EnvSpec {self.name}: episode_length must be > 0.")
+
+
+@runtime_checkable
+class Env(Protocol):
+    """What every environment (and wrapper) provides."""
+
+    spec: EnvSpec
+
+    def reset(self, key: jax.Array, task: Any = None) -> State: ...
+
+    def step(self, state: State, action: jax.Array) -> State: ...
+
+
+class EnvBase:
+    """Helpers shared by concrete environments (not required by the protocol)."""
+
+    spec: EnvSpec
+
+    def sample_tasks(self, key: jax.Array, num_tasks: int) -> jax.Array:
+        """Task vectors `(num_tasks, task_size)`; envs without tasks return `(n, 0)`."""
+        del key
+        return jnp.zeros((num_tasks, 0), jnp.float32)
+
+    def check_action(self, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Checks the action's shape at trace time; replaces NaNs by 0.
+
+        Returns the cleaned float32 action and a float32 flag, 1.0 when any entry was NaN.
+        Concrete envs document what 0 means for them (no torque, no insulin) and count the
+        flag in `info["nan_actions"]`.
+        """
+        action = jnp.asarray(action)
+        expected = (self.spec.action_size,)
+        if action.shape != expected:
+            raise ValueError(
+                f"{self.spec.name}: action has shape {action.shape}, expected {expected} "
+                "(batched envs take (num_envs, action_size))."
+            )
+        action = action.astype(jnp.float32)
+        is_nan = jnp.isnan(action)
+        return jnp.where(is_nan, 0.0, action), jnp.any(is_nan).astype(jnp.float32)
+
+
+# ----------------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, Callable[..., Env]] = {}
+# Modules whose import registers env families. Imported on first use of the registry so that
+# `import envs` stays cheap (MJX and the patient tables are only loaded when asked for).
+_FAMILY_MODULES = ("envs.classic", "envs.glucose", "envs.mjx")
+_loaded = False
+
+
+def register(name: str, factory: Callable[..., Env]) -> None:
+    """Registers `factory(**overrides) -> Env` under `name` (e.g. "mjx/cheetah-run")."""
+    if name in _REGISTRY:
+        raise ValueError(f"Environment {name!r} is already registered.")
+    _REGISTRY[name] = factory
+
+
+def _load_families() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in _FAMILY_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            # A family whose module is absent registers nothing; a broken import inside an
+            # existing module must still surface.
+            if err.name != module:
+                raise
+
+
+def names() -> list[str]:
+    """All registered environment names, sorted."""
+    _load_families()
+    return sorted(_REGISTRY)
+
+
+def make(name: str, **overrides: Any) -> Env:
+    """Builds a registered environment; keyword overrides go to its factory.
+
+    Raises:
+      ValueError: for an unknown name, listing the known ones.
+    """
+    _load_families()
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"Unknown environment {name!r}. Known environments: {known}")
+    return _REGISTRY[name](**overrides)

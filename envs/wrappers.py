@@ -1,0 +1,195 @@
+"""Wrappers over the `Env` protocol: time limit, auto-reset, episode statistics, batching.
+
+The usual stack for training, innermost first (see `wrap_for_training`):
+
+    EpisodeWrapper (time limit, info["truncation"])
+    -> AutoResetWrapper (a real reset with a fresh key on done)
+    -> EpisodeStatsWrapper (return, cost and length of finished episodes)
+    -> VmapWrapper (a leading batch axis; never a Python loop)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from envs.base import Env, EnvSpec, State
+
+
+class Wrapper:
+    """Forwards everything to the wrapped env; subclasses override reset/step."""
+
+    def __init__(self, env: Env):
+        self.env = env
+
+    @property
+    def spec(self) -> EnvSpec:
+        return self.env.spec
+
+    @property
+    def unwrapped(self) -> Env:
+        return getattr(self.env, "unwrapped", self.env)
+
+    def reset(self, key: jax.Array, task: Any = None) -> State:
+        return self.env.reset(key, task=task)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        return self.env.step(state, action)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not found on the wrapper itself (sample_tasks, mj_model,
+        # reward_fn, ...).
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+
+def _where(cond: jax.Array, x: Any, y: Any) -> Any:
+    """Selects pytree `x` where `cond` (a scalar per env) is true, else `y`."""
+
+    def select(a, b):
+        c = jnp.reshape(cond, cond.shape + (1,) * (a.ndim - cond.ndim))
+        return jnp.where(c, a, b)
+
+    return jax.tree.map(select, x, y)
+
+
+class EpisodeWrapper(Wrapper):
+    """Ends episodes after `episode_length` steps, marking them as truncated.
+
+    Sets `done = 1` and `info["truncation"] = 1` at the time limit when the env itself did
+    not terminate; `info["steps"]` counts steps since reset.
+    """
+
+    def __init__(self, env: Env, episode_length: int | None = None):
+        super().__init__(env)
+        length = env.spec.episode_length if episode_length is None else episode_length
+        if length <= 0:
+            raise ValueError(f"episode_length must be > 0, got {length}.")
+        self.episode_length = int(length)
+
+    def reset(self, key, task=None):
+        state = self.env.reset(key, task=task)
+        info = dict(state.info, steps=jnp.zeros((), jnp.int32),
+                    truncation=jnp.zeros((), jnp.float32))
+        return state.replace(info=info)
+
+    def step(self, state, action):
+        state = self.env.step(state, action)
+        steps = state.info["steps"] + 1
+        at_limit = (steps >= self.episode_length).astype(jnp.float32)
+        truncation = at_limit * (1.0 - state.done)
+        done = jnp.maximum(state.done, at_limit)
+        info = dict(state.info, steps=steps, truncation=truncation)
+        return state.replace(done=done, info=info)
+
+
+class AutoResetWrapper(Wrapper):
+    """Resets an env for real when it is done: a new key, a new initial state.
+
+    Reward, cost and done of the last step are kept; `obs` becomes the first observation of
+    the next episode and `info["terminal_obs"]` keeps the last observation of the finished
+    one (learners bootstrap from it through truncation). With `resample_tasks`, a task family
+    draws a new task at each reset; otherwise the env keeps its task (per-task data stays
+    per-task, as meta-RL collection needs).
+    """
+
+    def __init__(self, env: Env, resample_tasks: bool = False):
+        super().__init__(env)
+        self.resample_tasks = resample_tasks
+
+    def reset(self, key, task=None):
+        key_reset, key_next = jax.random.split(key)
+        state = self.env.reset(key_reset, task=task)
+        info = dict(state.info, reset_key=key_next, terminal_obs=state.obs)
+        return state.replace(info=info)
+
+    def step(self, state, action):
+        key_next, key_reset = jax.random.split(state.info["reset_key"])
+        stepped = self.env.step(state, action)
+        fresh = self.env.reset(key_reset, task=None if self.resample_tasks else stepped.task)
+        done = stepped.done > 0.5
+        # Keys only the stepped state has (added by outer wrappers) are carried over as they are.
+        info = {
+            k: (_where(done, fresh.info[k], v) if k in fresh.info else v)
+            for k, v in stepped.info.items()
+        }
+        info["reset_key"] = key_next
+        info["terminal_obs"] = stepped.obs
+        return stepped.replace(
+            env_state=_where(done, fresh.env_state, stepped.env_state),
+            obs=_where(done, fresh.obs, stepped.obs),
+            task=_where(done, fresh.task, stepped.task),
+            info=info,
+        )
+
+
+class EpisodeStatsWrapper(Wrapper):
+    """Tracks return, cost and length of the running episode.
+
+    `info["episode_return"]`, `info["episode_cost"]` and `info["episode_length"]` hold the
+    totals of the episode that ended at this step (valid where `done`); the running sums live
+    in `info["running_*"]`. Put it outside `AutoResetWrapper`.
+    """
+
+    def reset(self, key, task=None):
+        state = self.env.reset(key, task=task)
+        zero = jnp.zeros((), jnp.float32)
+        info = dict(state.info, running_return=zero, running_cost=zero, running_length=zero,
+                    episode_return=zero, episode_cost=zero, episode_length=zero)
+        return state.replace(info=info)
+
+    def step(self, state, action):
+        state = self.env.step(state, action)
+        info = state.info
+        ret = info["running_return"] + state.reward
+        cost = info["running_cost"] + state.cost
+        length = info["running_length"] + 1.0
+        done = state.done > 0.5
+        keep = 1.0 - state.done
+        info = dict(
+            info,
+            running_return=ret * keep, running_cost=cost * keep, running_length=length * keep,
+            episode_return=jnp.where(done, ret, info["episode_return"]),
+            episode_cost=jnp.where(done, cost, info["episode_cost"]),
+            episode_length=jnp.where(done, length, info["episode_length"]),
+        )
+        return state.replace(info=info)
+
+
+class VmapWrapper(Wrapper):
+    """A batch of independent envs: `reset(keys[B])`, `step(states, actions[B, A])`."""
+
+    def reset(self, key, task=None):
+        if key.ndim != 1:
+            raise ValueError(f"VmapWrapper.reset takes a (num_envs,) batch of keys, got {key.shape}.")
+        if task is None:
+            return jax.vmap(lambda k: self.env.reset(k))(key)
+        return jax.vmap(lambda k, t: self.env.reset(k, task=t))(key, task)
+
+    def step(self, state, action):
+        batch = state.reward.shape[0]
+        expected = (batch, self.spec.action_size)
+        if tuple(action.shape) != expected:
+            raise ValueError(
+                f"{self.spec.name}: batched action has shape {tuple(action.shape)}, "
+                f"expected {expected}."
+            )
+        return jax.vmap(self.env.step)(state, action)
+
+
+def wrap_for_training(env: Env, episode_length: int | None = None,
+                      resample_tasks: bool = False) -> VmapWrapper:
+    """The standard stack: time limit, auto-reset, episode statistics, batch."""
+    env = EpisodeWrapper(env, episode_length)
+    env = AutoResetWrapper(env, resample_tasks=resample_tasks)
+    env = EpisodeStatsWrapper(env)
+    return VmapWrapper(env)
+
+
+def wrap_for_eval(env: Env, episode_length: int | None = None) -> VmapWrapper:
+    """Time limit and batching, no auto-reset: evaluation runs one episode per env and masks
+    the steps after the first `done` itself (see `rlcore.loop.evaluate`)."""
+    return VmapWrapper(EpisodeWrapper(env, episode_length))

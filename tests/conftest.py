@@ -1,0 +1,5 @@
+"""Test configuration: the key-reuse checker is on for every test."""
+
+import jax
+
+jax.config.update("jax_debug_key_reuse", True)
