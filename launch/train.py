@@ -1,0 +1,140 @@
+"""Train any algorithm on any registered environment.
+
+    python -m launch.train --algo=sac --env=classic/pendulum --steps=30000 --workdir=runs/x
+    python -m launch.train --workdir=runs/x --resume          # continue a killed run
+    python -m launch.train --algo=sac --config.actor_lr=1e-3 --config.hidden_sizes=64,64
+
+Every field of the algorithm's Config is a `--config.<field>` flag (see `--helpfull`).
+Unknown algorithms, environments or fields exit with code 2 and list the choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+DEFAULT_ALGO = "sac"
+DEFAULT_ENV = "classic/pendulum"
+
+flags.DEFINE_string("algo", DEFAULT_ALGO, "Algorithm: one of algorithms.available().")
+flags.DEFINE_string("env", DEFAULT_ENV, "Environment name, see envs.names().")
+flags.DEFINE_integer("seed", 0, "Root seed of the run.")
+flags.DEFINE_integer("steps", None, "Total env steps (config.total_env_steps).")
+flags.DEFINE_integer("num_envs", None, "Parallel training envs (config.num_envs).")
+flags.DEFINE_string("workdir", None, "Run directory: flags, metrics, checkpoints, plots.")
+flags.DEFINE_bool("resume", False, "Continue the run in --workdir with its saved flags.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+_FLAG_NAMES = ("algo", "env", "seed", "steps", "num_envs")
+
+
+def _usage_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _argv_value(argv: list[str], name: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+        if arg == f"--{name}" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _saved_flags(workdir: str | None) -> dict:
+    from rlcore.checkpoint import load_json
+
+    if workdir is None:
+        _usage_error("--resume needs --workdir.")
+    path = os.path.join(workdir, "flags.json")
+    if not os.path.exists(path):
+        _usage_error(f"--resume: {path} does not exist (no run to resume there).")
+    return load_json(path)
+
+
+def define_config_flags(argv: list[str]):
+    """Resolves --algo before parsing and defines one `--config.<field>` flag per field."""
+    import algorithms
+
+    algo = _argv_value(argv, "algo")
+    if algo is None and "--resume" in argv:
+        algo = _saved_flags(_argv_value(argv, "workdir")).get("algo", DEFAULT_ALGO)
+    algo = algo or DEFAULT_ALGO
+    if algo not in algorithms.available():
+        _usage_error(f"unknown --algo={algo!r}. Choices: {', '.join(algorithms.available())}")
+    config_cls = algorithms.get(algo).Config
+    for field in dataclasses.fields(config_cls):
+        default = field.default if field.default is not dataclasses.MISSING else None
+        flags.DEFINE_string(f"config.{field.name}", None,
+                            f"{config_cls.__name__}.{field.name} (default {default!r}).")
+    return config_cls
+
+
+def build_config(config_cls, overrides: dict[str, str]):
+    from rlcore.config import apply_overrides
+
+    config = config_cls()
+    if FLAGS.steps is not None:
+        overrides.setdefault("total_env_steps", str(FLAGS.steps))
+    if FLAGS.num_envs is not None:
+        overrides.setdefault("num_envs", str(FLAGS.num_envs))
+    return apply_overrides(config, overrides)
+
+
+def main(argv, config_cls):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    import algorithms
+    import envs
+    from rlcore.checkpoint import save_json
+    from rlcore.report import print_eval_table
+
+    overrides = {name[len("config."):]: FLAGS[name].value for name in FLAGS
+                 if name.startswith("config.") and FLAGS[name].value is not None}
+    if FLAGS.resume:
+        saved = _saved_flags(FLAGS.workdir)
+        for name in _FLAG_NAMES:
+            if saved.get(name) is not None and not FLAGS[name].present:
+                FLAGS[name].value = saved[name]
+        overrides = {**saved.get("config_overrides", {}), **overrides}
+    if FLAGS.env not in envs.names():
+        _usage_error(f"unknown --env={FLAGS.env!r}. Choices: {', '.join(envs.names())}")
+    try:
+        config = build_config(config_cls, overrides)
+    except ValueError as err:
+        _usage_error(str(err))
+    algo = algorithms.get(FLAGS.algo)
+    env = envs.make(FLAGS.env)
+
+    if FLAGS.workdir:
+        os.makedirs(FLAGS.workdir, exist_ok=True)
+        save_json(os.path.join(FLAGS.workdir, "flags.json"),
+                  {**{n: FLAGS[n].value for n in _FLAG_NAMES}, "config_overrides": overrides})
+    print(f"Training {FLAGS.algo} on {FLAGS.env} for {config.total_env_steps} env steps "
+          f"({config.num_envs} envs), seed {FLAGS.seed}"
+          + (f", run directory {FLAGS.workdir}" if FLAGS.workdir else ""))
+    try:
+        result = algo.train(env, config, seed=FLAGS.seed, workdir=FLAGS.workdir,
+                            progress=FLAGS.progress)
+    except ValueError as err:  # e.g. resuming with a different config
+        _usage_error(str(err))
+    print_eval_table(result.metrics, title=f"{FLAGS.algo} on {FLAGS.env}")
+    if FLAGS.workdir:
+        from rlcore.report import plot_learning_curves
+
+        path = plot_learning_curves(result.metrics, FLAGS.workdir)
+        print(f"Learning curves: {path}")
+
+
+def run():
+    config_cls = define_config_flags(sys.argv)
+    app.run(lambda argv: main(argv, config_cls))
+
+
+if __name__ == "__main__":
+    run()

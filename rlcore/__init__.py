@@ -1,0 +1,1 @@
+"""Shared building blocks: networks, distributions, replay, the off-policy loop, I/O."""
