@@ -164,7 +164,8 @@ class VmapWrapper(Wrapper):
 
     def reset(self, key, task=None):
         if key.ndim != 1:
-            raise ValueError(f"VmapWrapper.reset takes a (num_envs,) batch of keys, got {key.shape}.")
+            raise ValueError(
+                f"VmapWrapper.reset takes a (num_envs,) batch of keys, got {key.shape}.")
         if task is None:
             return jax.vmap(lambda k: self.env.reset(k))(key)
         return jax.vmap(lambda k, t: self.env.reset(k, task=t))(key, task)

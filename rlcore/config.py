@@ -135,7 +135,8 @@ def _parse_value(text: str, hint, field: str):
             items = [t for t in text.strip().strip("()[]").split(",") if t.strip()]
             return tuple(_parse_value(t.strip(), args[0], field) for t in items)
     except ValueError as err:
-        raise ValueError(f"Invalid config field {field!r}: cannot parse {text!r} as {hint}") from err
+        raise ValueError(
+            f"Invalid config field {field!r}: cannot parse {text!r} as {hint}") from err
     raise ValueError(f"Config field {field!r} has a type ({hint}) that flags cannot set.")
 
 

@@ -19,8 +19,8 @@ import jax
 from envs import wrappers
 from envs.base import Env
 from rlcore import checkpoint as ckpt
-from rlcore import loop
 from rlcore import logging as rl_logging
+from rlcore import loop
 from rlcore.config import OffPolicyConfig, diff
 
 
