@@ -93,8 +93,11 @@ class AutoResetWrapper(Wrapper):
     the next episode and `info["terminal_obs"]` keeps the last observation of the finished
     one (learners bootstrap from it through truncation). With `resample_tasks`, a task family
     draws a new task at each reset; otherwise the env keeps its task (per-task data stays
-    per-task, as meta-RL collection needs).
+    per-task, as meta-RL collection needs). `info` entries take their reset values, except
+    those in `step_keys` that describe the finished step itself (e.g. `truncation`).
     """
+
+    step_keys = ("truncation",)
 
     def __init__(self, env: Env, resample_tasks: bool = False):
         super().__init__(env)
@@ -113,7 +116,8 @@ class AutoResetWrapper(Wrapper):
         done = stepped.done > 0.5
         # Keys only the stepped state has (added by outer wrappers) are carried over as they are.
         info = {
-            k: (_where(done, fresh.info[k], v) if k in fresh.info else v)
+            k: (_where(done, fresh.info[k], v) if k in fresh.info and k not in self.step_keys
+                else v)
             for k, v in stepped.info.items()
         }
         info["reset_key"] = key_next

@@ -1,0 +1,131 @@
+"""The off-policy loop: compile once, checkpoint round trip, kill + resume, corrupt files."""
+
+import os
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+from algorithms import sac
+from envs.wrappers import Wrapper
+from rlcore import checkpoint, runner
+
+TINY = sac.Config(total_env_steps=600, num_envs=2, batch_size=16, replay_capacity=1000,
+                  warmup_steps=50, learning_starts=50, eval_every_steps=100, num_eval_envs=2,
+                  hidden_sizes=(8, 8), grad_steps_per_env_step=0.5, episode_length=30)
+
+
+class CountingEnv(Wrapper):
+    """Counts how often `step` is traced (each Python call happens at trace time only)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.traces = 0
+
+    def step(self, state, action):
+        self.traces += 1
+        return self.env.step(state, action)
+
+
+def _count_traces(total_steps):
+    env = CountingEnv(envs.make("classic/pendulum"))
+    learner = sac.make_learner(TINY, env.spec)
+    update_traces = []
+
+    def counting_update(state, batch, key):
+        update_traces.append(1)
+        return sac.update(state, batch, key)
+
+    learner = learner._replace(update=counting_update)
+    config = TINY.__class__(**{**TINY.__dict__, "total_env_steps": total_steps})
+    result = runner.train_off_policy(env, learner, config, {}, seed=0, progress=False)
+    return env.traces, len(update_traces), len(result.metrics)
+
+
+def test_compiles_once_whatever_the_number_of_iterations():
+    env_traces, update_traces, evals = _count_traces(400)
+    env_traces_long, update_traces_long, evals_long = _count_traces(1200)
+    assert evals_long > evals >= 2
+    # The env step is traced once in each compiled function: prefill, iteration, evaluation;
+    # the update once, inside the iteration's scan. More iterations trace nothing more.
+    assert env_traces == env_traces_long == 3
+    assert update_traces == update_traces_long == 1
+
+
+def test_checkpoint_round_trip(tmp_path):
+    env = envs.make("classic/pendulum")
+    learner = sac.make_learner(TINY, env.spec)
+    state = learner.init(jax.random.key(0))
+    ckpt = checkpoint.Checkpointer(str(tmp_path))
+    ckpt.save(1, {"state": state, "key": jax.random.key(42), "empty": jnp.zeros((0,))})
+    template = {"state": learner.init(jax.random.key(1)), "key": jax.random.key(0),
+                "empty": jnp.zeros((0,))}
+    restored, step = ckpt.restore(template)
+    ckpt.close()
+    assert step == 1
+    chex.assert_trees_all_equal(restored["state"], state)
+    np.testing.assert_array_equal(jax.random.key_data(restored["key"]),
+                                  jax.random.key_data(jax.random.key(42)))
+
+
+class Killed(Exception):
+    pass
+
+
+def _kill_after(evals):
+    def on_eval(step, row):
+        del row
+        if step >= TINY.prefill_iterations * TINY.num_envs + evals * TINY.eval_every_steps:
+            raise Killed()
+
+    return on_eval
+
+
+def test_killed_run_resumes_to_the_same_parameters(tmp_path):
+    env = envs.make("classic/pendulum")
+    full = sac.train(env, TINY, seed=1, workdir=str(tmp_path / "full"), progress=False)
+    workdir = str(tmp_path / "killed")
+    with pytest.raises(Killed):  # killed during the 3rd evaluation, before its checkpoint
+        sac.train(env, TINY, seed=1, workdir=workdir, progress=False, on_eval=_kill_after(3))
+    assert checkpoint.Checkpointer(workdir).steps()[-1] == 2
+    resumed = sac.train(env, TINY, seed=1, workdir=workdir, progress=False)
+    chex.assert_trees_all_equal(resumed.state.training_state.params,
+                                full.state.training_state.params)
+    assert [r["step"] for r in resumed.metrics] == [r["step"] for r in full.metrics]
+    np.testing.assert_allclose([r["eval/return"] for r in resumed.metrics],
+                               [r["eval/return"] for r in full.metrics])
+
+
+def test_resume_with_other_config_names_fields(tmp_path):
+    env = envs.make("classic/pendulum")
+    workdir = str(tmp_path / "run")
+    sac.train(env, TINY, seed=0, workdir=workdir, progress=False, on_eval=_kill_after(1)
+              ) if False else None
+    os.makedirs(workdir)
+    runner.check_workdir_config(workdir, {"actor_lr": 3e-4, "batch_size": 16})
+    with pytest.raises(ValueError, match="actor_lr: saved=0.0003 now=0.001"):
+        runner.check_workdir_config(workdir, {"actor_lr": 1e-3, "batch_size": 16})
+
+
+def test_corrupt_latest_checkpoint_falls_back(tmp_path, capsys):
+    env = envs.make("classic/pendulum")
+    workdir = str(tmp_path / "run")
+    with pytest.raises(Killed):
+        sac.train(env, TINY, seed=2, workdir=workdir, progress=False, on_eval=_kill_after(3))
+    ckpt = checkpoint.Checkpointer(workdir)
+    assert ckpt.steps() == [1, 2]
+    latest = os.path.join(ckpt.directory, "2")
+    for root, _, files in os.walk(latest):
+        for name in files:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(b"garbage")
+    template = runner.loop.LoopState(
+        training_state=sac.init(jax.random.key(0), TINY, env.spec),
+        env_state=None, key=jax.random.key(0))
+    del template
+    resumed = sac.train(env, TINY, seed=2, workdir=workdir, progress=False)
+    assert "checkpoint 2 is corrupt" in capsys.readouterr().out
+    assert int(resumed.state.training_state.env_steps) >= TINY.total_env_steps
