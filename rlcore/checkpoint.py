@@ -78,10 +78,23 @@ class Checkpointer:
                 print(f"WARNING: checkpoint {s} is corrupt or unreadable ({type(err).__name__}); "
                       "falling back to the previous checkpoint.")
                 errors.append(f"step {s}: {err}")
+                self._quarantine(s)
                 continue
             return _from_saved(saved, template), s
         raise FileNotFoundError(
             f"No readable checkpoint in {self.directory}: " + "; ".join(errors))
+
+    def _quarantine(self, step: int) -> None:
+        """Moves an unreadable checkpoint aside so the resumed run can write that step again."""
+        source = os.path.join(self.directory, str(step))
+        target = os.path.join(os.path.dirname(self.directory), "corrupt_checkpoints", str(step))
+        if os.path.isdir(source):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if os.path.exists(target):
+                target = f"{target}.{len(os.listdir(os.path.dirname(target)))}"
+            os.rename(source, target)
+            print(f"         moved it to {target}")
+        self._manager.reload()
 
     def close(self) -> None:
         self._manager.close()
