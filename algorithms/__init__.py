@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-ALGORITHMS = ("sac", "sac_lagrangian", "pearl", "grbal", "rebal", "mpo")
+ALGORITHMS = ("sac", "sac_lagrangian", "mpo", "pearl", "grbal", "rebal", "mb", "mbde")
 
 
 def available() -> list[str]:
