@@ -1,0 +1,151 @@
+"""CGM sensors (Dexcom, GuardianRT, Navigator) with the Johnson-system noise, seeded by JAX keys.
+
+The noise model is Breton & Kovatchev's (J Diabetes Sci Technol 2008), with the parameters
+simglucose ships in `sensor_params.csv`:
+
+* an AR(1) process on a 15-minute grid, e_0 ~ N(0, 1), e_k = PACF (e_{k-1} + z_k), z_k ~ N(0, 1)
+  (simglucose's recursion, kept as is: its stationary variance is PACF^2 / (1 - PACF^2) = 0.96);
+* the Johnson SU transform eps = xi + lambda sinh((e - gamma) / delta), in mg/dL;
+* cubic-spline interpolation to the sensor's sample time, computed chunk by chunk over 10
+  fifteen-minute intervals (150 min), each chunk starting from the last knot of the previous one
+  (scipy's `interp1d(kind="cubic")`, a not-a-knot spline, as in simglucose's `CGMNoise`; the
+  spline over 11 uniform knots is a fixed linear map, precomputed here as a matrix);
+* the reading CGM = subcutaneous glucose + eps, clipped to the sensor's range.
+
+A sensor state holds the AR values of the current chunk, the sample index inside it, and the
+episode's sensor key; chunk c draws its innovations from `fold_in(key, c)`, so one step never
+consumes a key and the noise does not depend on how often the state is copied. A planner that
+copies the env state sees the same future sensor noise (it is an exogenous process).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+KNOT_INTERVAL_MIN = 15.0  # AR(1) grid of the noise model
+KNOTS_PER_CHUNK = 10  # simglucose's PRECOMPUTE: intervals per interpolated chunk
+CHUNK_MIN = KNOT_INTERVAL_MIN * KNOTS_PER_CHUNK
+
+
+class SensorParams(NamedTuple):
+    """One sensor's constants (simglucose `sensor_params.csv`)."""
+
+    name: str
+    sample_time_min: float
+    min_mg_dl: float
+    max_mg_dl: float
+    pacf: float
+    gamma: float
+    lam: float
+    delta: float
+    xi: float
+
+
+# Name, PACF, gamma, lambda, delta, xi, sample_time, min, max from simglucose 0.2.11 (MIT).
+SENSORS = {
+    "Dexcom": SensorParams("Dexcom", 3.0, 39.0, 600.0, 0.7, -0.5444, 15.9574, 1.6898, -5.47),
+    "GuardianRT": SensorParams("GuardianRT", 5.0, 39.0, 600.0, 0.7, -0.5444, 15.9574, 1.6898,
+                               -5.47),
+    "Navigator": SensorParams("Navigator", 1.0, 32.0, 600.0, 0.7, -0.5444, 15.9574, 1.6898,
+                              -5.47),
+}
+
+
+def sensor(name: str) -> SensorParams:
+    """Looks a sensor up by name; ValueError lists the known ones."""
+    if name not in SENSORS:
+        raise ValueError(f"Unknown CGM sensor {name!r}. Known sensors: {', '.join(SENSORS)}")
+    return SENSORS[name]
+
+
+@struct.dataclass
+class SensorState:
+    ar_knots: jax.Array  # (KNOTS_PER_CHUNK + 1,) AR(1) values at the current chunk's knots
+    index: jax.Array  # int32, index of the next reading inside the chunk (0-based)
+    chunk: jax.Array  # int32, number of the current chunk (0 for the first)
+    key: jax.Array  # the episode's sensor key (never consumed: chunks fold their number in)
+
+
+def samples_per_chunk(params: SensorParams) -> int:
+    n = CHUNK_MIN / params.sample_time_min
+    if abs(n - round(n)) > 1e-9:
+        raise ValueError(f"{params.name}: sample_time_min must divide {CHUNK_MIN} min.")
+    return int(round(n))
+
+
+def _spline_matrix(params: SensorParams) -> np.ndarray:
+    """(samples_per_chunk, 11) map from knot values to readings at t = dt, 2 dt, ..., 150 min.
+
+    Applies scipy's cubic interp1d to the unit vectors, so it is that spline exactly.
+    """
+    from scipy.interpolate import interp1d
+
+    t_knots = np.arange(KNOTS_PER_CHUNK + 1) * KNOT_INTERVAL_MIN
+    t = np.arange(1, samples_per_chunk(params) + 1) * params.sample_time_min
+    eye = np.eye(KNOTS_PER_CHUNK + 1)
+    return np.stack([interp1d(t_knots, eye[j], kind="cubic")(t) for j in range(len(eye))],
+                    axis=1).astype(np.float32)
+
+
+def _ar_matrix(pacf: float) -> tuple[np.ndarray, np.ndarray]:
+    """e_k = pacf^k e_0 + sum_{j<=k} pacf^(k-j+1) z_j, k = 1..10, as (A z + b e_0)."""
+    k = np.arange(1, KNOTS_PER_CHUNK + 1)
+    a = np.where(k[:, None] >= k[None, :], pacf ** (k[:, None] - k[None, :] + 1.0), 0.0)
+    return a.astype(np.float32), (pacf**k).astype(np.float32)
+
+
+def johnson_su(params: SensorParams, e):
+    """Johnson SU transform of a standard-normal-like value to noise in mg/dL."""
+    return params.xi + params.lam * jnp.sinh((e - params.gamma) / params.delta)
+
+
+def _next_chunk(params: SensorParams, key: jax.Array, chunk: jax.Array, e_start: jax.Array):
+    a, b = _ar_matrix(params.pacf)
+    z = jax.random.normal(jax.random.fold_in(key, chunk), (KNOTS_PER_CHUNK,))
+    return jnp.concatenate([e_start[None], a @ z + b * e_start])
+
+
+def init(params: SensorParams, key: jax.Array) -> SensorState:
+    """Fresh sensor: e_0 ~ N(0, 1) and the first chunk drawn (the key is kept, not consumed)."""
+    key_start, key_chunks = jax.random.split(key)
+    e0 = jax.random.normal(key_start, ())
+    chunk = jnp.zeros((), jnp.int32)
+    return SensorState(ar_knots=_next_chunk(params, key_chunks, chunk, e0),
+                       index=jnp.zeros((), jnp.int32), chunk=chunk, key=key_chunks)
+
+
+def noise(params: SensorParams, state: SensorState) -> tuple[jax.Array, SensorState]:
+    """The next reading's noise (mg/dL) and the advanced sensor state."""
+    spline = jnp.asarray(_spline_matrix(params))
+    eps = spline[state.index] @ johnson_su(params, state.ar_knots)
+    index = state.index + 1
+    at_end = index >= samples_per_chunk(params)
+    chunk = state.chunk + at_end.astype(jnp.int32)
+    # Computed every step (a select, not a branch, once vmapped): 10 normals, cheap.
+    fresh = _next_chunk(params, state.key, chunk, state.ar_knots[-1])
+    new_state = SensorState(ar_knots=jnp.where(at_end, fresh, state.ar_knots),
+                            index=jnp.where(at_end, 0, index), chunk=chunk, key=state.key)
+    return eps, new_state
+
+
+def measure(params: SensorParams, state: SensorState, glucose_mg_dl: jax.Array):
+    """One CGM reading of subcutaneous glucose: (cgm_mg_dl clipped to range, new state)."""
+    eps, state = noise(params, state)
+    cgm = jnp.clip(glucose_mg_dl + eps, params.min_mg_dl, params.max_mg_dl)
+    return cgm.astype(jnp.float32), state
+
+
+def noise_sequence(params: SensorParams, key: jax.Array, num_samples: int) -> jax.Array:
+    """`(num_samples,)` consecutive noise values of one sensor (a `lax.scan`)."""
+
+    def body(state, _):
+        eps, state = noise(params, state)
+        return state, eps
+
+    _, eps = jax.lax.scan(body, init(params, key), None, length=num_samples)
+    return eps
