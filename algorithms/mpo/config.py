@@ -1,0 +1,80 @@
+"""MPO configuration (Abdolmaleki et al. 2018, "Maximum a Posteriori Policy Optimisation",
+arXiv:1806.06920, and "Relative Entropy Regularized Policy Iteration", arXiv:1812.02256).
+
+Defaults follow acme's JAX MPO agent (`acme/agents/jax/mpo`, `acme/jax/losses/mpo.py`) where
+the issue names them: epsilon 0.1, mean KL 0.0025 and covariance KL 1e-6 per action
+dimension, duals through softplus starting at log values 10 / 10 / 1000, dual learning
+rate 1e-2, 20 action samples per state, target networks copied every 100 gradient steps,
+learning rate 1e-4 and gradient-norm clipping at 40.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from rlcore.config import OffPolicyConfig, check, check_learning_rates
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(OffPolicyConfig):
+    """MPO hyperparameters; the loop's fields (num_envs, batch_size, ...) are inherited.
+
+    Attributes:
+      policy_lr, critic_lr: Adam learning rates of the policy and the critic (acme: 1e-4).
+      dual_lr: Adam learning rate of the dual variables (temperature and KL multipliers).
+      grad_norm_clip: global-norm clipping of policy and critic gradients (acme: 40).
+      discount: gamma, per env step.
+      reward_scale: rewards are multiplied by this in the critic target.
+      num_samples: N, actions sampled from the target policy per state, both for the
+        E-step and for the expected-value critic target (acme: 20).
+      epsilon: KL bound of the non-parametric E-step policy to the target policy (nats).
+      epsilon_mean: bound on the KL of the mean-only policy change, per action dimension.
+      epsilon_stddev: bound on the KL of the covariance-only policy change, per dimension.
+      init_log_temperature, init_log_alpha_mean, init_log_alpha_stddev: initial
+        pre-softplus values of eta and of the mean and covariance multipliers (acme 10,
+        10, 1000; softplus(x) ~ x for large x, so these start at ~10, ~10, ~1000).
+      target_update_period: gradient steps between hard copies of the online policy and
+        critic into their targets (T).
+      hidden_sizes: hidden layers of the policy and of each critic.
+      num_critics: critics in the ensemble; targets and E-step use their minimum (1 is
+        plain MPO, 2 adds clipped double-Q as in SAC/TD3).
+      init_std: pre-squash standard deviation of the policy at initialisation (acme 0.7).
+      min_std: floor on the pre-squash standard deviation.
+    """
+
+    policy_lr: float = 1e-4
+    critic_lr: float = 1e-4
+    dual_lr: float = 1e-2
+    grad_norm_clip: float = 40.0
+    discount: float = 0.99
+    reward_scale: float = 1.0
+    num_samples: int = 20
+    epsilon: float = 0.1
+    epsilon_mean: float = 2.5e-3
+    epsilon_stddev: float = 1e-6
+    init_log_temperature: float = 10.0
+    init_log_alpha_mean: float = 10.0
+    init_log_alpha_stddev: float = 1000.0
+    target_update_period: int = 100
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    num_critics: int = 1
+    init_std: float = 0.7
+    min_std: float = 1e-4
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_learning_rates(self, "policy_lr", "critic_lr", "dual_lr")
+        for name in ("epsilon", "epsilon_mean", "epsilon_stddev"):
+            value = getattr(self, name)
+            check(value > 0 and math.isfinite(value), name,
+                  f"KL bound must be a positive number, got {value}")
+        check(self.num_samples > 0, "num_samples", f"must be > 0, got {self.num_samples}")
+        check(self.target_update_period > 0, "target_update_period",
+              f"must be > 0, got {self.target_update_period}")
+        check(self.grad_norm_clip > 0, "grad_norm_clip", "must be > 0")
+        check(0.0 <= self.discount <= 1.0, "discount", "must lie in [0, 1]")
+        check(self.num_critics >= 1, "num_critics", "must be >= 1")
+        check(all(h > 0 for h in self.hidden_sizes), "hidden_sizes", "sizes must be > 0")
+        check(self.init_std > 0, "init_std", "must be > 0")
+        check(0 < self.min_std < self.init_std, "min_std", "must lie in (0, init_std)")
