@@ -1,0 +1,32 @@
+"""PEARL: off-policy meta-RL with a probabilistic context encoder (Rakelly et al. 2019)."""
+
+from algorithms.pearl import losses
+from algorithms.pearl.config import Config
+from algorithms.pearl.driver import sample_train_test_tasks, train
+from algorithms.pearl.encoder import (
+    Gaussian,
+    infer_posterior,
+    kl_to_standard_normal,
+    product_of_gaussians,
+)
+from algorithms.pearl.losses import Networks, actor_loss, alpha_loss, critic_encoder_loss
+from algorithms.pearl.train import (
+    MetaState,
+    PearlParams,
+    PolicyParams,
+    TrainingState,
+    init,
+    make_meta_functions,
+    make_networks,
+    make_policy,
+    make_posterior,
+    policy_params,
+    sample_meta_batch,
+    update,
+)
+
+__all__ = ["Config", "Gaussian", "MetaState", "Networks", "PearlParams", "PolicyParams",
+           "TrainingState", "actor_loss", "alpha_loss", "critic_encoder_loss", "infer_posterior",
+           "init", "kl_to_standard_normal", "losses", "make_meta_functions", "make_networks",
+           "make_policy", "make_posterior", "policy_params", "product_of_gaussians",
+           "sample_meta_batch", "sample_train_test_tasks", "train", "update"]
