@@ -1,0 +1,329 @@
+"""The iterative model-based loop shared by MB, MB+DE, GrBAL and ReBAL.
+
+Algorithm 1 of Nagabandi, Clavera et al. (2019): collect episodes with uniform random
+actions, then repeat: fit the model on segments of all data, collect episodes with MPC on
+the model adapted from the last M transitions before every step (plus exploration noise),
+aggregate. Evaluation runs the planner without noise on test tasks and reports
+`eval/return`, `eval/model_error_adapted` and `eval/model_error_unadapted` (one-step MSE of
+normalised deltas on the K transitions after each window of M, adapted from those M or not).
+
+Jitted pieces, each compiled once per run: `rollout` (a `lax.scan` over the episode,
+vmapped over envs) and `fit` (buffer write, normaliser refit, a `lax.scan` of gradient steps).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from algorithms import dynamics as dyn
+from algorithms import mpc
+from algorithms.mb.config import ModelBasedConfig
+from envs.base import Env
+from rlcore import checkpoint as ckpt
+from rlcore import logging as rl_logging
+from rlcore.config import to_dict
+from rlcore.runner import check_workdir_config
+
+
+@struct.dataclass
+class TrainingState:
+    params: Any  # the model's meta-parameters
+    opt_state: optax.OptState
+    normalizer: dyn.Normalizer
+    buffer: dyn.TrajectoryBuffer
+    env_steps: jax.Array  # int32
+    grad_steps: jax.Array  # int32
+
+
+class PolicyParams(NamedTuple):
+    """What the MPC policy needs: meta-parameters and the normaliser."""
+
+    params: Any
+    normalizer: dyn.Normalizer
+
+
+class TrainResult(NamedTuple):
+    params: PolicyParams
+    policy: Callable  # policy(params, context (M, ...), obs (D,), task, key) -> action (A,)
+    metrics: list[dict[str, float]]
+    state: TrainingState
+
+
+def episode_length(env: Env, config: ModelBasedConfig) -> int:
+    length = config.episode_length or env.spec.episode_length
+    config.check_episode_length(length)
+    return length
+
+
+def num_iterations(config: ModelBasedConfig, length: int) -> int:
+    """Collection rounds (the first one random) covering `total_env_steps`."""
+    return max(2, math.ceil(config.total_env_steps / (config.num_envs * length)))
+
+
+def get_reward_fn(env: Env) -> Callable:
+    """The env's pure `reward_fn(obs, action, next_obs, task)`, looked up through wrappers."""
+    for candidate in (env, getattr(env, "unwrapped", None)):
+        fn = getattr(candidate, "reward_fn", None)
+        if fn is not None:
+            return fn
+    raise ValueError(f"{env.spec.name} has no pure reward_fn(obs, action, next_obs, task); "
+                     "model-based planning needs one.")
+
+
+def sample_tasks(env: Env, key: jax.Array, num: int, split: str) -> jax.Array:
+    """Tasks of `split` ("train"/"test") where the env's `sample_tasks` takes a split."""
+    params = inspect.signature(env.sample_tasks).parameters
+    if "split" in params:
+        return env.sample_tasks(key, num, split=split)
+    return env.sample_tasks(key, num)
+
+
+def make_policy(model: dyn.AdaptiveDynamics, env: Env, config: ModelBasedConfig) -> Callable:
+    """`policy(PolicyParams, context (M, ...), obs (D,), task, key) -> action (A,)`: adapt from
+    the last M transitions (from the meta-learned parameters each time), then plan."""
+    plan = mpc.make_planner(dyn.next_obs_fn(model), get_reward_fn(env), env.spec.action_low,
+                            env.spec.action_high, config.planner_config())
+
+    def policy(policy_params, context, obs, task, key):
+        adapted = model.adapt(policy_params.params, policy_params.normalizer, context)
+        return plan((adapted, policy_params.normalizer), obs, task, key)[0]
+
+    return policy
+
+
+def make_rollout(env: Env, model: dyn.AdaptiveDynamics, config: ModelBasedConfig,
+                 length: int) -> Callable:
+    """`rollout(policy_params, tasks (B, ...), key, noise_scale, random_actions)` ->
+    `(trajectories Context (B, T, ...), returns (B,))`; `random_actions` is a traced bool."""
+    spec = env.spec
+    low = jnp.asarray(spec.action_low, jnp.float32)
+    high = jnp.asarray(spec.action_high, jnp.float32)
+    policy = make_policy(model, env, config)
+    batched_policy = jax.vmap(policy, in_axes=(None, 0, 0, 0, 0))
+
+    def rollout(policy_params, tasks, key, noise_scale, random_actions):
+        num = jax.tree.leaves(tasks)[0].shape[0]
+        key_reset, key_steps = jax.random.split(key)
+        states = jax.vmap(lambda k, t: env.reset(k, task=t))(jax.random.split(key_reset, num),
+                                                             tasks)
+        contexts = jax.vmap(lambda _: dyn.empty_context(config.M, spec.obs_size,
+                                                         spec.action_size))(jnp.arange(num))
+
+        def step(carry, key_t):
+            states, contexts, alive = carry
+            key_act, key_noise = jax.random.split(key_t)
+            actions = jax.lax.cond(
+                random_actions,
+                lambda: jax.random.uniform(key_act, (num, spec.action_size), minval=low,
+                                           maxval=high),
+                lambda: batched_policy(policy_params, contexts, states.obs, states.task,
+                                       jax.random.split(key_act, num)))
+            noise = jax.random.normal(key_noise, actions.shape) * (high - low) / 2
+            actions = jnp.clip(actions + noise_scale * noise, low, high)
+            next_states = jax.vmap(env.step)(states, actions)
+            valid = alive * jnp.all(jnp.isfinite(next_states.obs), axis=-1)
+            # Steps after a termination are padding; NaNs never enter the data (0 * NaN = NaN).
+            clean = lambda x: jnp.where(valid.reshape(-1, *([1] * (x.ndim - 1))) > 0, x, 0.0)
+            obs, next_obs = clean(states.obs), clean(next_states.obs)
+            contexts = jax.vmap(dyn.push_context)(contexts, obs, actions, next_obs, valid)
+            out = (dyn.Context(obs=obs, action=actions, next_obs=next_obs, mask=valid),
+                   next_states.reward * valid)
+            alive = valid * (1.0 - next_states.done)
+            return (next_states, contexts, alive), out
+
+        init = (states, contexts, jnp.ones((num,)))
+        _, (traj, rewards) = jax.lax.scan(step, init, jax.random.split(key_steps, length))
+        traj = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)  # (T, B, ...) -> (B, T, ...)
+        return traj, rewards.sum(0)
+
+    return rollout
+
+
+def make_fit(model: dyn.AdaptiveDynamics, config: ModelBasedConfig) -> Callable:
+    """`fit(state, trajectories (B, T, ...), key) -> (state, metrics)`: aggregate, refit the
+    normaliser on all data, take `grad_steps_per_iteration` Adam steps on M + K segments."""
+    optimizer = optax.adam(config.learning_rate)
+    loss_grad = jax.value_and_grad(model.loss, has_aux=True)
+
+    def fit(state: TrainingState, traj: dyn.Context, key: jax.Array):
+        buffer = dyn.buffer_add(state.buffer, traj)
+        norm = dyn.buffer_normalizer(buffer)
+
+        def grad_step(carry, key_step):
+            params, opt_state = carry
+            key_sample, key_loss = jax.random.split(key_step)
+            batch = dyn.sample_segments(buffer, key_sample, config.batch_size,
+                                        config.M + config.K)
+            (loss, stats), grads = loss_grad(params, norm, batch, key_loss)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), dict(stats, loss=loss)
+
+        keys = jax.random.split(key, config.grad_steps_per_iteration)
+        (params, opt_state), stats = jax.lax.scan(grad_step, (state.params, state.opt_state),
+                                                  keys)
+        state = state.replace(params=params, opt_state=opt_state, normalizer=norm, buffer=buffer,
+                              env_steps=state.env_steps + jnp.sum(traj.mask).astype(jnp.int32),
+                              grad_steps=state.grad_steps + config.grad_steps_per_iteration)
+        metrics = {f"train/{k}": v[-1] for k, v in stats.items()}
+        return state, metrics
+
+    return fit
+
+
+def make_model_errors(model: dyn.AdaptiveDynamics, config: ModelBasedConfig) -> Callable:
+    """`errors(policy_params, trajectories (B, T, ...)) -> (adapted, unadapted)`."""
+
+    def errors(policy_params, traj):
+        windows = dyn.trajectory_windows(traj, config.M + config.K, config.K)
+        return dyn.prediction_errors(model, policy_params.params, policy_params.normalizer,
+                                     windows, config.M)
+
+    return errors
+
+
+def init_state(key: jax.Array, model: dyn.AdaptiveDynamics, config: ModelBasedConfig,
+               env: Env, length: int, iterations: int) -> TrainingState:
+    spec = env.spec
+    params = model.init(key)
+    capacity = config.buffer_trajectories or iterations * config.num_envs
+    return TrainingState(
+        params=params, opt_state=optax.adam(config.learning_rate).init(params),
+        normalizer=dyn.identity_normalizer(spec.obs_size, spec.action_size),
+        buffer=dyn.buffer_init(capacity, length, spec.obs_size, spec.action_size),
+        env_steps=jnp.zeros((), jnp.int32), grad_steps=jnp.zeros((), jnp.int32))
+
+
+def _shape_of(tree: Any) -> Any:
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+
+
+def make_eval_env(env: Env) -> Env:
+    """The env of held-out dynamics: `env` itself where its `sample_tasks` takes a split (the
+    "test" split is asked for), the registered family's "test" split where the env was built
+    with a `split` (the MJX families), else `env` (no task family: nothing is held out)."""
+    if "split" in inspect.signature(env.sample_tasks).parameters:
+        return env
+    if getattr(env, "split", None) == "train":
+        from envs.base import make  # the registry only; no concrete env is imported
+
+        return make(env.spec.name, split="test", episode_length=env.spec.episode_length)
+    return env
+
+
+def train_model_based(env: Env, model: dyn.AdaptiveDynamics, config: ModelBasedConfig,
+                      algo: str, seed: int = 0, workdir: str | None = None,
+                      progress: bool | None = None, eval_env: Env | None = None,
+                      on_eval: Callable[[int, dict], None] | None = None) -> TrainResult:
+    """Runs the loop of Algorithm 1 on `env` (training tasks) and evaluates on `eval_env`
+    (default `make_eval_env(env)`: the held-out "test" tasks where the family has them).
+
+    With a `workdir`, the config is saved (a different config there is refused), the state is
+    checkpointed after every evaluation and a second call resumes from the last checkpoint.
+    """
+    length = episode_length(env, config)
+    iterations = num_iterations(config, length)
+    eval_env = eval_env or make_eval_env(env)
+    resuming = workdir is not None and check_workdir_config(
+        workdir, dict(to_dict(config), algo=algo, env=env.spec.name, seed=seed))
+    key_init, key_loop = jax.random.split(jax.random.key(seed))
+    state = init_state(key_init, model, config, env, length, iterations)
+    rollout_fn = make_rollout(env, model, config, length)
+    eval_rollout_fn = (rollout_fn if eval_env is env
+                       else make_rollout(eval_env, model, config, length))
+    noise = jnp.float32(config.exploration_noise)
+
+    # Compile once, up front (shapes only), so the logged speeds exclude compilation.
+    start = time.perf_counter()
+    key_spec = _shape_of(key_loop)
+    pp_spec = _shape_of(PolicyParams(state.params, state.normalizer))
+    task_spec = jax.eval_shape(lambda k: sample_tasks(env, k, config.num_envs, "train"),
+                               key_spec)
+    eval_task_spec = jax.eval_shape(
+        lambda k: sample_tasks(eval_env, k, config.num_eval_envs, "test"), key_spec)
+    flag_spec = jax.ShapeDtypeStruct((), jnp.bool_)
+    noise_spec = jax.ShapeDtypeStruct((), jnp.float32)
+    rollout = jax.jit(rollout_fn).lower(pp_spec, task_spec, key_spec, noise_spec,
+                                        flag_spec).compile()
+    if eval_env is env and eval_task_spec == task_spec:
+        eval_rollout = rollout  # same function and shapes: one compilation
+    else:
+        eval_rollout = jax.jit(eval_rollout_fn).lower(pp_spec, eval_task_spec, key_spec,
+                                                      noise_spec, flag_spec).compile()
+    traj_spec, _ = jax.eval_shape(eval_rollout_fn, pp_spec, eval_task_spec, key_spec,
+                                  noise_spec, flag_spec)
+    errors = jax.jit(make_model_errors(model, config)).lower(pp_spec, traj_spec).compile()
+    traj_spec, _ = jax.eval_shape(rollout_fn, pp_spec, task_spec, key_spec, noise_spec,
+                                  flag_spec)
+    fit = jax.jit(make_fit(model, config), donate_argnums=0).lower(
+        _shape_of(state), traj_spec, key_spec).compile()
+    compile_s = time.perf_counter() - start
+
+    checkpointer = (ckpt.Checkpointer(workdir) if workdir and config.checkpoint_every_evals
+                    else None)
+    start_it = 0
+    if resuming and checkpointer is not None and checkpointer.steps():
+        state, start_it = checkpointer.restore(state)
+    logger = rl_logging.MetricsLogger(workdir, resume=start_it > 0)
+    logger.truncate_after(int(state.env_steps))
+    steps_per_it = config.num_envs * length
+    bar = rl_logging.make_progress(iterations * steps_per_it, initial=start_it * steps_per_it,
+                                   enabled=progress if progress is not None else bool(workdir))
+    evals = 0
+    try:
+        for it in range(start_it, iterations):
+            # Keys from (seed, iteration) alone: a resumed run continues the same stream.
+            key_it = jax.random.fold_in(key_loop, it)
+            key_tasks, key_roll, key_fit, key_eval_tasks, key_eval = jax.random.split(key_it, 5)
+            tasks = sample_tasks(env, key_tasks, config.num_envs, "train")
+            pp = PolicyParams(state.params, state.normalizer)
+            start = time.perf_counter()
+            traj, returns = rollout(pp, tasks, key_roll, noise, jnp.asarray(it == 0))
+            traj = jax.block_until_ready(traj)
+            collect_s = time.perf_counter() - start
+            start = time.perf_counter()
+            state, fit_metrics = fit(state, traj, key_fit)
+            fit_metrics = jax.device_get(fit_metrics)
+            fit_s = time.perf_counter() - start
+            bar.update(steps_per_it)
+            last = it + 1 == iterations
+            if (it + 1) % config.eval_every_iterations and not last:
+                continue
+            row = {k: float(v) for k, v in fit_metrics.items()}
+            row["train/episode_return"] = float(jnp.mean(returns))
+            row["train/env_steps_per_s"] = steps_per_it / collect_s
+            row["train/grad_steps_per_s"] = config.grad_steps_per_iteration / fit_s
+            row["train/compile_s"] = compile_s
+            eval_tasks = sample_tasks(eval_env, key_eval_tasks, config.num_eval_envs, "test")
+            pp = PolicyParams(state.params, state.normalizer)
+            eval_traj, eval_returns = eval_rollout(pp, eval_tasks, key_eval, jnp.float32(0.0),
+                                                   jnp.asarray(False))
+            adapted, unadapted = errors(pp, eval_traj)
+            row["eval/return"] = float(jnp.mean(eval_returns))
+            row["eval/model_error_adapted"] = float(adapted)
+            row["eval/model_error_unadapted"] = float(unadapted)
+            steps = int(state.env_steps)
+            logger.write(steps, row)
+            bar.set_postfix({"eval/return": f"{row['eval/return']:.1f}"})
+            if on_eval is not None:
+                on_eval(steps, row)
+            evals += 1
+            if checkpointer is not None and (evals % config.checkpoint_every_evals == 0
+                                             or last):
+                checkpointer.save(it + 1, state)
+    finally:
+        bar.close()
+        logger.close()
+        if checkpointer is not None:
+            checkpointer.close()
+    return TrainResult(params=PolicyParams(state.params, state.normalizer),
+                       policy=make_policy(model, env, config), metrics=logger.history,
+                       state=state)
