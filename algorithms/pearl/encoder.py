@@ -2,7 +2,7 @@
 
 Each transition c_n = (s, a, r[, s']) goes through one MLP to a Gaussian factor
 Psi(z | c_n) = N(mu_n, var_n) (var_n = softplus of the second half of the output); the
-posterior is their normalised product, eq. (6) / appendix A:
+posterior is their normalised product (section 4.1, the permutation-invariant encoder):
 
     q(z | c_1:N) ∝ prod_n N(z; mu_n, var_n)
     var = 1 / sum_n (1 / var_n),   mu = var * sum_n (mu_n / var_n)

@@ -74,7 +74,8 @@ def critic_encoder_loss(q_and_encoder_params: tuple[Params, Params], policy_para
                         discount: float, reward_scale: float, kl_weight: float,
                         use_next_obs: bool, variance_floor: float
                         ) -> tuple[jax.Array, CriticEncoderStats]:
-    """Critic loss that also trains the encoder, eq. (7)-(8) with SAC v2's critic:
+    """Critic loss that also trains the encoder (section 4.3: L_critic + L_KL), with SAC v2's
+    critic in place of oyster's V-network target:
 
         z_m ~ q(z | c_m) (reparameterised with `latent_noise` (M, L))
         J = J_Q(Q(s, a, z); y(s', sg(z))) + 1/2 * kl_weight * sum_m KL(q(z|c_m) || N(0, I))
@@ -98,7 +99,7 @@ def critic_encoder_loss(q_and_encoder_params: tuple[Params, Params], policy_para
 def actor_loss(policy_params: Params, q_params: Params, alpha: jax.Array, rl: Transition,
                z: jax.Array, key: jax.Array, networks: Networks
                ) -> tuple[jax.Array, sac_losses.ActorStats]:
-    """SAC's policy objective on (s, sg(z)), eq. (9): the actor does not train the encoder."""
+    """SAC's policy objective on (s, sg(z)) (section 4.3, L_actor): no gradient to the encoder."""
     flat = with_latent(rl, jax.lax.stop_gradient(z))
     return sac_losses.actor_loss(policy_params, q_params, alpha, flat, key, networks.sac)
 

@@ -145,7 +145,7 @@ def update(state: TrainingState, batch: losses.MetaBatch, key: jax.Array
         config.use_next_obs_in_context, config.variance_floor)
     z = critic_stats.z
 
-    # Temperature (SAC v2, eq. 18) on the current policy at (s, sg(z)).
+    # Temperature (SAC v2, Haarnoja et al. 2018 eq. 18) on the current policy at (s, sg(z)).
     flat = losses.with_latent(batch.rl, z)
     _, log_prob = sac_losses.action_distribution(networks.sac, p.policy,
                                                  flat.obs).sample_and_log_prob(key_alpha)

@@ -102,7 +102,7 @@ def _transitions(key, shape):
 def test_posterior_is_invariant_to_permuting_the_context():
     key_init, key_data, key_perm = jax.random.split(jax.random.key(2), 3)
     state = pearl.init(key_init, CONFIG, SPEC)
-    posterior = pearl.make_posterior(CONFIG, SPEC)
+    posterior = jax.jit(pearl.make_posterior(CONFIG, SPEC))
     context = _transitions(key_data, (3, 10))  # 3 tasks, 10 transitions each
     perm = jax.random.permutation(key_perm, 10)
     q = posterior(pearl.policy_params(state), context)
@@ -206,7 +206,7 @@ def test_update_is_jittable_and_deterministic():
     (dict(num_test_tasks=0), "num_test_tasks"),
     (dict(num_eval_episodes=1), "num_eval_episodes"),
     (dict(num_tasks_sample=10), "num_tasks_sample"),
-    (dict(rl_buffer_capacity=30), "rl_buffer_capacity"),
+    (dict(rl_buffer_capacity=10), "rl_buffer_capacity"),
 ])
 def test_bad_config_is_rejected_naming_the_field(overrides, field):
     kwargs = {f.name: getattr(CONFIG, f.name) for f in CONFIG.__dataclass_fields__.values()}
@@ -218,12 +218,12 @@ def test_context_size_up_to_the_encoder_buffer_is_accepted():
     # The encoder buffer holds max(initial, prior + posterior) = 40 transitions here.
     config = pearl.Config(num_train_tasks=4, num_test_tasks=1, context_size=40,
                           num_initial_steps=40, num_tasks_sample=2, num_steps_prior=30,
-                          num_steps_posterior=10, rl_buffer_capacity=256)
+                          num_steps_posterior=10, rl_buffer_capacity=1000)
     assert config.encoder_buffer_size == 40
     with pytest.raises(ValueError, match="context_size"):
         pearl.Config(num_train_tasks=4, num_test_tasks=1, context_size=41, num_initial_steps=40,
                      num_tasks_sample=2, num_steps_prior=30, num_steps_posterior=10,
-                     rl_buffer_capacity=256)
+                     rl_buffer_capacity=1000)
 
 
 def test_env_without_tasks_is_rejected():
