@@ -186,8 +186,14 @@ class VmapWrapper(Wrapper):
 
 
 def wrap_for_training(env: Env, episode_length: int | None = None,
-                      resample_tasks: bool = False) -> VmapWrapper:
-    """The standard stack: time limit, auto-reset, episode statistics, batch."""
+                      resample_tasks: bool | None = None) -> VmapWrapper:
+    """The standard stack: time limit, auto-reset, episode statistics, batch.
+
+    `resample_tasks=None` follows the env's `draw_task_per_episode` attribute (e.g. a patient
+    population draws a new patient at every reset); False keeps each env's task.
+    """
+    if resample_tasks is None:
+        resample_tasks = bool(getattr(env, "draw_task_per_episode", False))
     env = EpisodeWrapper(env, episode_length)
     env = AutoResetWrapper(env, resample_tasks=resample_tasks)
     env = EpisodeStatsWrapper(env)
