@@ -1,0 +1,112 @@
+"""SAC-Lagrangian configuration: SAC's fields plus the cost critics and the multiplier.
+
+The constraint (Ha et al. 2020, "Learning to Walk in the Real World with Minimal Human
+Effort", sec. IV; Altman 1999 for the CMDP form) is
+
+    E_{s ~ D, a ~ pi}[ max_c Q_cost_c(s, a) ]  <=  q_limit
+
+where Q_cost is the cost critic: the expected *discounted* sum of future costs with the
+cost discount gamma_c (`cost_discount`), bootstrapped through time-limit truncation like the
+reward critic. The limit is given as either
+
+  * `cost_limit_per_step` r (a safety rate, e.g. 0.01 = falls on 1% of the steps), or
+  * `cost_limit_per_episode` D (a budget per episode of T steps; r = D / T),
+
+and converted to the threshold on Q_cost that a constant cost r per step would give over
+an episode of T steps:
+
+    q_limit = r * (1 - gamma_c^T) / (1 - gamma_c) = D * (1 - gamma_c^T) / ((1 - gamma_c) * T)
+
+(the conversion of Yang et al. 2021, WCSAC). T is `episode_length` or the env's spec. With
+gamma_c^T << 1 (e.g. gamma_c = 0.99, T = 1000) q_limit = r / (1 - gamma_c), the value a
+truncation-bootstrapped critic reaches at a stationary cost rate r.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from algorithms.sac.config import Config as SACConfig
+from rlcore.config import check, check_learning_rates
+
+PARAMETERIZATIONS = ("log", "softplus")
+DEFAULT_COST_LIMIT_PER_EPISODE = 25.0  # cost units per episode, when no limit is given
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(SACConfig):
+    """SAC-Lagrangian hyperparameters; SAC's and the loop's fields are inherited.
+
+    Attributes:
+      cost_limit_per_step: allowed cost per env step (a rate, cost units / step), or None.
+      cost_limit_per_episode: allowed cost per episode (a budget, cost units), or None.
+        Give at most one of the two (both is an error naming the field). With neither,
+        the budget is `DEFAULT_COST_LIMIT_PER_EPISODE` = 25 per episode, Safety Gym's and
+        OmniSafe's default (so `--algo=sac_lagrangian` runs on any env without a flag).
+      cost_discount: gamma_c of the cost critics, per env step, in [0, 1).
+      cost_critic_lr: Adam learning rate of the cost critics.
+      num_cost_critics: cost critics in the ensemble (target and actor take their maximum:
+        pessimistic about cost).
+      init_lambda: initial multiplier (> 0: both parameterisations reach 0 only in the limit).
+      lambda_lr: Adam learning rate of the multiplier parameter; smaller than the critics'
+        so that lambda sees a cost estimate that has settled (dual ascent on a slower scale).
+      lambda_parameterization: "log" (lambda = exp(p)) or "softplus" (lambda = softplus(p)).
+        Either keeps lambda >= 0 without clipping, so its gradient never vanishes at a clip.
+      lambda_warmup_env_steps: lambda stays at init_lambda until this many env steps (the
+        cost critics first learn what the policy costs; OmniSafe's warm-up).
+      fixed_lambda: if set, lambda is this constant (>= 0) and is not learned: SAC with a
+        fixed cost penalty, the hand-tuned baseline (the limit is then only logged).
+    """
+
+    cost_limit_per_step: float | None = None
+    cost_limit_per_episode: float | None = None
+    cost_discount: float = 0.99
+    cost_critic_lr: float = 3e-4
+    num_cost_critics: int = 2
+    init_lambda: float = 0.1
+    lambda_lr: float = 1e-4
+    lambda_parameterization: str = "log"
+    lambda_warmup_env_steps: int = 5_000
+    fixed_lambda: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_learning_rates(self, "cost_critic_lr", "lambda_lr")
+        check(self.cost_limit_per_step is None or self.cost_limit_per_step >= 0,
+              "cost_limit_per_step", f"must be >= 0, got {self.cost_limit_per_step}")
+        check(self.cost_limit_per_episode is None or self.cost_limit_per_episode >= 0,
+              "cost_limit_per_episode", f"must be >= 0, got {self.cost_limit_per_episode}")
+        check(self.cost_limit_per_step is None or self.cost_limit_per_episode is None,
+              "cost_limit_per_episode",
+              "give the limit either per step (cost_limit_per_step) or per episode "
+              "(cost_limit_per_episode), not both")
+        check(0.0 <= self.cost_discount < 1.0, "cost_discount", "must lie in [0, 1)")
+        check(self.num_cost_critics >= 1, "num_cost_critics", "must be >= 1")
+        check(self.init_lambda > 0, "init_lambda", f"must be > 0, got {self.init_lambda}")
+        check(self.lambda_parameterization in PARAMETERIZATIONS, "lambda_parameterization",
+              f"must be one of {PARAMETERIZATIONS}, got {self.lambda_parameterization!r}")
+        check(self.lambda_warmup_env_steps >= 0, "lambda_warmup_env_steps", "must be >= 0")
+        check(self.fixed_lambda is None or self.fixed_lambda >= 0, "fixed_lambda",
+              f"must be >= 0, got {self.fixed_lambda}")
+
+    @property
+    def learns_lambda(self) -> bool:
+        return self.fixed_lambda is None
+
+    def cost_rate_limit(self, episode_length: int) -> float:
+        """The limit as a per-step rate r (cost units / step): D / T for a budget D."""
+        check(episode_length > 0, "episode_length", f"must be > 0, got {episode_length}")
+        if self.cost_limit_per_step is not None:
+            return float(self.cost_limit_per_step)
+        budget = (DEFAULT_COST_LIMIT_PER_EPISODE if self.cost_limit_per_episode is None
+                  else self.cost_limit_per_episode)
+        return float(budget) / episode_length
+
+    def q_limit(self, episode_length: int) -> float:
+        """The threshold on the discounted cost value the cost critics estimate:
+
+            q_limit = r * (1 - gamma_c^T) / (1 - gamma_c),  r = D / T for a budget D.
+        """
+        rate = self.cost_rate_limit(episode_length)
+        horizon = (1.0 - self.cost_discount ** episode_length) / (1.0 - self.cost_discount)
+        return rate * horizon
