@@ -164,7 +164,7 @@ def sgd_adapt(network: FeedForwardNetwork, params: Any, step_size: Any, norm: No
               context: Context, num_steps: int = 1, first_order: bool = False) -> Any:
     """`num_steps` gradient steps on the context loss: theta' = theta - step_size * grad L(theta).
 
-    GrBAL's inner update (Eq. 3 of Nagabandi, Clavera et al. 2019, MAML's inner step) with
+    GrBAL's update rule u_psi (Nagabandi, Clavera et al. 2019, Sec. 4.1; MAML's inner step) with
     `step_size` a pytree like `params` (the learned per-parameter psi, as Meta-SGD), or MB+DE's
     dynamic evaluation with a scalar. Gradients flow through the step (second-order MAML)
     unless `first_order`. An all-zero context mask gives zero gradients: theta' = theta.

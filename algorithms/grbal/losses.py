@@ -1,7 +1,7 @@
 """GrBAL's inner update and meta-objective (Nagabandi, Clavera et al. 2019, Sec. 4.1).
 
-  inner (Eq. 3):  theta' = u_psi(D_past, theta) = theta - psi * grad_theta L(theta, D_past)
-  outer (Eq. 4):  min_{theta, psi} E_segments [ L(theta', D_future) ]
+  inner (u_psi):  theta' = u_psi(D_past, theta) = theta - psi * grad_theta L(theta, D_past)
+  outer (Sec. 4): min_{theta, psi} E_segments [ L(theta', D_future) ]
 
 with L the MSE of normalised state deltas, D_past the M transitions before a point of a
 trajectory and D_future the K after it; psi a per-parameter step size (Meta-SGD).
@@ -26,7 +26,7 @@ class GrBALParams(NamedTuple):
 def inner_step(network: FeedForwardNetwork, params: GrBALParams, norm: dyn.Normalizer,
                context: dyn.Context, num_steps: int = 1, learn_step_size: bool = True,
                first_order: bool = False) -> Any:
-    """theta' of Eq. 3 from the context `(M, ...)` (padding rows masked out)."""
+    """theta' = u_psi(context, theta) from the context `(M, ...)` (padding rows masked out)."""
     psi = params.psi if learn_step_size else jax.lax.stop_gradient(params.psi)
     return dyn.sgd_adapt(network, params.theta, psi, norm, context, num_steps, first_order)
 
@@ -35,8 +35,8 @@ def meta_loss(network: FeedForwardNetwork, params: GrBALParams, norm: dyn.Normal
               segments: dyn.Context, num_past: int, num_steps: int = 1,
               learn_step_size: bool = True, first_order: bool = False
               ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Eq. 4 on segments `(B, M+K, ...)`: mean over segments of the future-K loss of the
-    model adapted on the past M; stats carry the same loss before adaptation."""
+    """The meta-objective (Sec. 4) on segments `(B, M+K, ...)`: mean over segments of the
+    future-K loss of the model adapted on the past M; stats carry the loss before adaptation."""
     past, future = dyn.split_segment(segments, num_past)
 
     def per_segment(past_b, future_b):

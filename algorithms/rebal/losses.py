@@ -3,7 +3,7 @@
   adapt:  h_M = GRU(h_{M-1}, [s_t, a_t, s_{t+1} - s_t]) over the past M transitions,
           h_0 = 0, padding rows (mask 0) leave h unchanged.
   model:  delta_n = MLP([s_n, a_n, h_M])
-  loss:   the same outer loss as GrBAL (Eq. 4): MSE of normalised deltas on the K
+  loss:   the same outer loss as GrBAL (Sec. 4): MSE of normalised deltas on the K
           transitions after the M, trained end to end through the GRU.
 """
 
