@@ -3,6 +3,8 @@
     python -m launch.train --algo=sac --env=classic/pendulum --steps=30000 --workdir=runs/x
     python -m launch.train --workdir=runs/x --resume          # continue a killed run
     python -m launch.train --algo=sac --config.actor_lr=1e-3 --config.hidden_sizes=64,64
+    python -m launch.train --preset=artificial_pancreas --workdir=runs/ap   # see launch/presets
+    python -m launch.train --env=glucose/adults --env_arg=max_action_u_per_h=5 --env_arg=sensor=Dexcom
 
 Every field of the algorithm's Config is a `--config.<field>` flag (see `--helpfull`).
 Unknown algorithms, environments or fields exit with code 2 and list the choices.
@@ -10,6 +12,7 @@ Unknown algorithms, environments or fields exit with code 2 and list the choices
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 import sys
@@ -28,8 +31,12 @@ flags.DEFINE_integer("num_envs", None, "Parallel training envs (config.num_envs)
 flags.DEFINE_string("workdir", None, "Run directory: flags, metrics, checkpoints, plots.")
 flags.DEFINE_bool("resume", False, "Continue the run in --workdir with its saved flags.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_string("preset", None, "A named preset of launch/presets.py (algo, env, config).")
+flags.DEFINE_multi_string("env_arg", [], "Env keyword override key=value (repeatable).")
+flags.DEFINE_integer("eval_days", 5, "Glucose envs: meal days per patient in the final "
+                     "evaluation against the baselines.")
 
-_FLAG_NAMES = ("algo", "env", "seed", "steps", "num_envs")
+_FLAG_NAMES = ("algo", "env", "seed", "steps", "num_envs", "preset")
 
 
 def _usage_error(message: str) -> None:
@@ -64,6 +71,14 @@ def define_config_flags(argv: list[str]):
     algo = _argv_value(argv, "algo")
     if algo is None and "--resume" in argv:
         algo = _saved_flags(_argv_value(argv, "workdir")).get("algo", DEFAULT_ALGO)
+    preset_name = _argv_value(argv, "preset")
+    if algo is None and preset_name is not None:
+        from launch import presets
+
+        try:
+            algo = presets.get(preset_name).algo
+        except ValueError as err:
+            _usage_error(str(err))
     algo = algo or DEFAULT_ALGO
     if algo not in algorithms.available():
         _usage_error(f"unknown --algo={algo!r}. Choices: {', '.join(algorithms.available())}")
@@ -86,6 +101,25 @@ def build_config(config_cls, overrides: dict[str, str]):
     return apply_overrides(config, overrides)
 
 
+def parse_env_args(items: list[str]) -> dict:
+    """`["k=v", ...]` -> `{k: value}`; values are Python literals where they parse, else strings.
+
+    Raises:
+      ValueError: an item without `=`.
+    """
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--env_arg needs key=value, got {item!r}.")
+        key, text = item.split("=", 1)
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        out[key.strip()] = value
+    return out
+
+
 def main(argv, config_cls):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
@@ -96,25 +130,39 @@ def main(argv, config_cls):
 
     overrides = {name[len("config."):]: FLAGS[name].value for name in FLAGS
                  if name.startswith("config.") and FLAGS[name].value is not None}
+    try:
+        env_args = parse_env_args(FLAGS.env_arg)
+    except ValueError as err:
+        _usage_error(str(err))
     if FLAGS.resume:
         saved = _saved_flags(FLAGS.workdir)
         for name in _FLAG_NAMES:
             if saved.get(name) is not None and not FLAGS[name].present:
                 FLAGS[name].value = saved[name]
         overrides = {**saved.get("config_overrides", {}), **overrides}
+        env_args = {**saved.get("env_args", {}), **env_args}
+    elif FLAGS.preset:
+        from launch import presets
+
+        preset = presets.get(FLAGS.preset)
+        if not FLAGS["env"].present:
+            FLAGS.env = preset.env
+        overrides = {**preset.config, **overrides}
+        env_args = {**preset.env_args, **env_args}
     if FLAGS.env not in envs.names():
         _usage_error(f"unknown --env={FLAGS.env!r}. Choices: {', '.join(envs.names())}")
     try:
         config = build_config(config_cls, overrides)
-    except ValueError as err:
+        env = envs.make(FLAGS.env, **env_args)
+    except (ValueError, TypeError) as err:
         _usage_error(str(err))
     algo = algorithms.get(FLAGS.algo)
-    env = envs.make(FLAGS.env)
 
     if FLAGS.workdir:
         os.makedirs(FLAGS.workdir, exist_ok=True)
         save_json(os.path.join(FLAGS.workdir, "flags.json"),
-                  {**{n: FLAGS[n].value for n in _FLAG_NAMES}, "config_overrides": overrides})
+                  {**{n: FLAGS[n].value for n in _FLAG_NAMES}, "config_overrides": overrides,
+                   "env_args": env_args})
     print(f"Training {FLAGS.algo} on {FLAGS.env} for {config.total_env_steps} env steps "
           f"({config.num_envs} envs), seed {FLAGS.seed}"
           + (f", run directory {FLAGS.workdir}" if FLAGS.workdir else ""))
@@ -125,10 +173,17 @@ def main(argv, config_cls):
         _usage_error(str(err))
     print_eval_table(result.metrics, title=f"{FLAGS.algo} on {FLAGS.env}")
     if FLAGS.workdir:
+        from rlcore.checkpoint import save_policy
         from rlcore.report import plot_learning_curves
 
+        save_policy(FLAGS.workdir, result.params)
         path = plot_learning_curves(result.metrics, FLAGS.workdir)
         print(f"Learning curves: {path}")
+    if FLAGS.env.startswith("glucose/") and hasattr(result, "policy"):
+        from launch import evaluate
+
+        evaluate.report_agent(env, result.policy, result.params, FLAGS.eval_days, FLAGS.seed,
+                              FLAGS.workdir, agent_name=FLAGS.algo)
 
 
 def run():

@@ -41,8 +41,8 @@ def _from_saved(saved: dict[str, Any], template: Any) -> Any:
 class Checkpointer:
     """Saves and restores the loop state under `<workdir>/checkpoints/<step>`."""
 
-    def __init__(self, workdir: str, max_to_keep: int = 3):
-        self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    def __init__(self, workdir: str, max_to_keep: int = 3, subdir: str = "checkpoints"):
+        self.directory = os.path.join(os.path.abspath(workdir), subdir)
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
@@ -98,6 +98,28 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def save_policy(workdir: str, policy_params: Any) -> None:
+    """Saves the final policy parameters alone under `<workdir>/policy` (small: no replay)."""
+    checkpointer = Checkpointer(workdir, max_to_keep=1, subdir="policy")
+    checkpointer.save(0, policy_params)
+    checkpointer.close()
+
+
+def restore_policy(workdir: str, template: Any) -> Any:
+    """The parameters `save_policy` wrote, shaped like `template`.
+
+    Raises:
+      FileNotFoundError: the run directory has no (readable) policy checkpoint.
+    """
+    if not os.path.isdir(os.path.join(workdir, "policy")):
+        raise FileNotFoundError(f"{workdir} has no policy checkpoint (policy/): train first.")
+    checkpointer = Checkpointer(workdir, max_to_keep=1, subdir="policy")
+    try:
+        return checkpointer.restore(template)[0]
+    finally:
+        checkpointer.close()
 
 
 def save_json(path: str, obj: Any) -> None:
