@@ -4,7 +4,8 @@
     python -m launch.train --workdir=runs/x --resume          # continue a killed run
     python -m launch.train --algo=sac --config.actor_lr=1e-3 --config.hidden_sizes=64,64
     python -m launch.train --preset=artificial_pancreas --workdir=runs/ap   # see launch/presets
-    python -m launch.train --env=glucose/adults --env_arg=max_action_u_per_h=5 --env_arg=sensor=Dexcom
+    python -m launch.train --env=glucose/adults --env_arg=max_action_u_per_h=5 \
+        --env_arg=sensor=Dexcom
 
 Every field of the algorithm's Config is a `--config.<field>` flag (see `--helpfull`).
 Unknown algorithms, environments or fields exit with code 2 and list the choices.
