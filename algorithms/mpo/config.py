@@ -39,7 +39,8 @@ class Config(OffPolicyConfig):
       hidden_sizes: hidden layers of the policy and of each critic.
       num_critics: critics in the ensemble; targets and E-step use their minimum (1 is
         plain MPO, 2 adds clipped double-Q as in SAC/TD3).
-      init_std: pre-squash standard deviation of the policy at initialisation (acme 0.7).
+      init_std: pre-squash standard deviation of the policy at initialisation (acme 0.7;
+        the last layer starts near zero, so every state starts at mean 0, std init_std).
       min_std: floor on the pre-squash standard deviation.
     """
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -27,7 +28,7 @@ from envs.base import Env, EnvSpec
 from rlcore import config as config_lib
 from rlcore import loop, normalize, runner
 from rlcore.gradients import make_gradient_step
-from rlcore.networks import make_policy_network, make_q_network
+from rlcore.networks import MLP, FeedForwardNetwork, make_q_network
 from rlcore.normalize import NormalizerState
 from rlcore.replay import ReplayState
 from rlcore.types import Params, Transition
@@ -55,9 +56,20 @@ class TrainingState:
     spec: EnvSpec = struct.field(pytree_node=False)
 
 
+def make_policy_network(config: Config, spec: EnvSpec) -> FeedForwardNetwork:
+    """Policy MLP `(..., D) -> (..., 2A)` (mean, raw scale) with a near-zero last layer
+    (acme's `VarianceScaling(1e-4)`), so that every state starts at mean 0 and std
+    `init_std`: the KL-bounded M-step only moves the policy slowly away from where it starts.
+    """
+    module = MLP(layer_sizes=(*config.hidden_sizes, 2 * spec.action_size),
+                 final_kernel_init=nn.initializers.variance_scaling(1e-4, "fan_in", "uniform"))
+    return FeedForwardNetwork(init=lambda key: module.init(key, jnp.zeros((1, spec.obs_size))),
+                              apply=module.apply)
+
+
 def make_networks(config: Config, spec: EnvSpec) -> losses.Networks:
     return losses.Networks(
-        policy=make_policy_network(spec.obs_size, 2 * spec.action_size, config.hidden_sizes),
+        policy=make_policy_network(config, spec),
         q=make_q_network(spec.obs_size, spec.action_size, config.hidden_sizes,
                          config.num_critics),
         action_low=spec.action_low, action_high=spec.action_high,
