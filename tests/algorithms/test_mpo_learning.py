@@ -1,0 +1,30 @@
+"""MPO learns Pendulum-v1: the issue's bar is a mean deterministic return >= -250 within 30k
+env steps, in under 5 minutes on the 2-core CI machine."""
+
+import time
+
+import envs
+from algorithms import mpo
+
+# acme's MPO settings (epsilon 0.1, per-dimension mean/covariance KL 2.5e-3 / 1e-6, duals
+# 10 / 10 / 1000 with lr 1e-2, 20 samples, targets every 100 steps) with pendulum-sized
+# networks and learning rates 3e-4 instead of acme's 1e-4 (which needs about 20k steps here
+# rather than about 11k). 4 envs, one gradient step per two env steps, as SAC's test.
+CONFIG = mpo.Config(total_env_steps=20_000, num_envs=4, batch_size=256, replay_capacity=30_000,
+                    warmup_steps=1_000, learning_starts=1_000, grad_steps_per_env_step=0.5,
+                    eval_every_steps=4_000, num_eval_envs=10, checkpoint_every_evals=0,
+                    hidden_sizes=(128, 128), policy_lr=3e-4, critic_lr=3e-4)
+
+
+def test_mpo_solves_pendulum_within_30k_steps():
+    start = time.perf_counter()
+    result = mpo.train(envs.make("classic/pendulum"), CONFIG, seed=0, progress=False)
+    minutes = (time.perf_counter() - start) / 60
+    returns = [round(row["eval/return"]) for row in result.metrics]
+    assert result.metrics[-1]["step"] <= 30_000
+    # A random policy scores about -1,200; the swing-up solved scores about -150.
+    assert returns[-1] >= -250, f"eval returns over training: {returns}"
+    # The decoupled KL constraints hold on average (the mean one is active on pendulum).
+    assert result.metrics[-1]["train/kl_mean"] <= 1.5 * CONFIG.epsilon_mean
+    assert minutes < 5, f"took {minutes:.1f} min"
+    print(f"\nMPO pendulum eval returns {returns}, {minutes * 60:.0f} s")
