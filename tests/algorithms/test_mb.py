@@ -68,3 +68,20 @@ def test_launch_train_runs_grbal_on_the_linear_family():
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "eval/model_error_adapted" in out.stdout and "eval/return" in out.stdout
+
+
+def test_eval_env_is_the_test_split_of_a_family_built_with_a_split(monkeypatch):
+    from algorithms.mb import loop
+
+    class SplitFamily(LinearGainFamily):  # an MJX-style family: the split is a constructor arg
+        split = "train"
+
+        def sample_tasks(self, key, num_tasks):
+            return super().sample_tasks(key, num_tasks, split=self.split)
+
+    calls = []
+    monkeypatch.setattr("envs.base.make", lambda name, **kw: calls.append((name, kw)) or "test")
+    assert loop.make_eval_env(SplitFamily(episode_length=30)) == "test"
+    assert calls == [("toy/linear-gains", {"split": "test", "episode_length": 30})]
+    plain = LinearGainFamily()  # sample_tasks takes the split itself: evaluated as is
+    assert loop.make_eval_env(plain) is plain
