@@ -180,27 +180,31 @@ def _config(**kwargs):
 
 
 def test_update_metrics_and_lambda_direction():
-    """With a limit far above any cost estimate lambda falls; in warm-up it holds; a fixed
-    penalty never moves."""
+    """With a limit far above any cost estimate lambda falls, except during warm-up; a fixed
+    penalty is a constant."""
     key_init, key_batch, key_update = jax.random.split(jax.random.key(0), 3)
-    update = jax.jit(sac_lagrangian.update)
     batch = _batch(key_batch, 0.0)
-    for kwargs, moves in ((dict(lambda_warmup_env_steps=0), True),
-                          (dict(lambda_warmup_env_steps=10), False),
-                          (dict(fixed_lambda=0.7), False)):
-        config = _config(cost_limit_per_step=100.0, init_lambda=0.5, lambda_lr=1e-2, **kwargs)
-        state = sac_lagrangian.init(jax.random.clone(key_init), config, SPEC)
-        new_state, metrics = update(state, batch, jax.random.clone(key_update))
-        lam_before = float(sac_lagrangian.current_lambda(state))
+    config = _config(cost_limit_per_step=100.0, init_lambda=0.5, lambda_lr=1e-2,
+                     lambda_warmup_env_steps=10)
+    state = sac_lagrangian.init(key_init, config, SPEC)
+    update = jax.jit(sac_lagrangian.update)  # one compilation for both cases
+    key_warm, key_learn = jax.random.split(key_update)
+    for env_steps, key, moves in ((9, key_warm, False), (10, key_learn, True)):
+        start = state.replace(env_steps=jnp.asarray(env_steps, jnp.int32))
+        new_state, metrics = update(start, batch, key)
+        lam_before = float(sac_lagrangian.current_lambda(start))
         lam_after = float(sac_lagrangian.current_lambda(new_state))
-        assert (lam_after < lam_before) if moves else (lam_after == lam_before), kwargs
+        np.testing.assert_allclose(lam_before, 0.5, rtol=1e-6)
+        assert (lam_after < lam_before) if moves else (lam_after == lam_before), env_steps
         for name in ("train/lambda", "train/cost_q", "train/cost_q_limit", "train/alpha",
                      "train/cost_critic_loss"):
             chex.assert_shape(metrics[name], ())
         np.testing.assert_allclose(metrics["train/lambda"], lam_after, rtol=1e-6)
         np.testing.assert_allclose(metrics["train/cost_q_limit"],
                                    100.0 * (1 - 0.99**200) / (1 - 0.99), rtol=1e-5)
-    assert int(new_state.grad_steps) == 1
+        assert int(new_state.grad_steps) == 1
+    fixed = sac_lagrangian.init(jax.random.key(1), _config(fixed_lambda=0.7), SPEC)
+    np.testing.assert_allclose(sac_lagrangian.current_lambda(fixed), 0.7, rtol=1e-6)
 
 
 def test_limit_conversion_by_hand():
