@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -69,6 +70,7 @@ def cost_critic_loss(cost_q_params: Params, policy_params: Params,
     about cost) and no entropy term (entropy is a bonus to reward, not a cost). d is the
     batch's `discount` (0 at termination, 1 otherwise, also at truncation).
     """
+    chex.assert_rank([batch.obs, batch.action, batch.cost, batch.discount], [2, 2, 1, 1])
     next_action, _ = sac_losses.action_distribution(
         networks.sac, policy_params, batch.next_obs).sample_and_log_prob(key)
     next_cost_q = pessimistic_cost_q(networks, target_cost_q_params, batch.next_obs,
@@ -91,6 +93,7 @@ def actor_loss(policy_params: Params, q_params: Params, cost_q_params: Params,
     the minimum over c of the penalised ensemble is min_c Q_c - lambda * max_k Q_cost_k.
     lambda and alpha are constants here (their own losses move them).
     """
+    chex.assert_rank([batch.obs, lam], [2, 0])
     lam = jax.lax.stop_gradient(lam)
 
     def penalised_q(params, obs, action):
@@ -119,6 +122,7 @@ def lambda_loss(lambda_param: jax.Array, cost_q_mean: jax.Array, q_limit: float,
     descent raises lambda while the expected discounted cost exceeds the limit and lowers it
     toward 0 below it. lambda = multiplier(lambda_param) keeps lambda >= 0 without a clip.
     """
+    chex.assert_rank([lambda_param, cost_q_mean], [0, 0])
     lam = multiplier(lambda_param, parameterization)
     violation = jax.lax.stop_gradient(cost_q_mean - q_limit)
     return -lam * violation, LambdaStats(lam=lam, violation=violation)
