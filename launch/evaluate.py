@@ -15,34 +15,41 @@ an AGP plot per controller and one day's trace per controller into the run direc
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "A training run directory: evaluates its agent.")
-flags.DEFINE_list("controller", [], "Baselines: basal_bolus, basal_only, pid, or 'all'. With "
-                  "--workdir all baselines run beside the agent unless this is given.")
-flags.DEFINE_string("env", None, "glucose env (patient or group); default: the run's env, "
-                    "else glucose/adults.")
-flags.DEFINE_integer("days", 20, "Random meal days per patient.")
-flags.DEFINE_integer("seed", 1000, "Seed of the meal days and sensor noise (held out from "
-                     "training seeds by default).")
-flags.DEFINE_string("outdir", None, "Where json and plots go (default: --workdir, else "
-                    "runs/evaluate).")
-flags.DEFINE_float("si_scale", 1.0, "Insulin-sensitivity multiplier (0.7 / 1.3: +-30%).")
-flags.DEFINE_bool("circadian", False, "Daily insulin-sensitivity profile and dawn phenomenon.")
-flags.DEFINE_float("meal_scale", 1.0, "Meal size multiplier (1.5: meals 50% larger).")
-flags.DEFINE_float("meal_skip_prob", 0.0, "Probability that a drawn meal is missed.")
-flags.DEFINE_float("meal_delay_min", 0.0, "Every meal this many minutes late.")
-flags.DEFINE_string("sensor", None, "CGM model (GuardianRT, Dexcom, Navigator).")
+
+
+def _define_flags() -> None:
+    """Defined at launch, not at import: `launch.train` imports this module for
+    `report_agent` and has flags of the same names."""
+    flags.DEFINE_string("workdir", None, "A training run directory: evaluates its agent.")
+    flags.DEFINE_list("controller", [], "Baselines: basal_bolus, basal_only, pid, or 'all'. With "
+                      "--workdir all baselines run beside the agent unless this is given.")
+    flags.DEFINE_string("env", None, "glucose env (patient or group); default: the run's env, "
+                        "else glucose/adults.")
+    flags.DEFINE_integer("days", 20, "Random meal days per patient.")
+    flags.DEFINE_integer("seed", 1000, "Seed of the meal days and sensor noise (held out from "
+                         "training seeds by default).")
+    flags.DEFINE_string("outdir", None, "Where json and plots go (default: --workdir, else "
+                        "runs/evaluate).")
+    flags.DEFINE_float("si_scale", 1.0, "Insulin-sensitivity multiplier (0.7 / 1.3: +-30%).")
+    flags.DEFINE_bool("circadian", False, "Daily insulin-sensitivity profile and dawn phenomenon.")
+    flags.DEFINE_float("meal_scale", 1.0, "Meal size multiplier (1.5: meals 50% larger).")
+    flags.DEFINE_float("meal_skip_prob", 0.0, "Probability that a drawn meal is missed.")
+    flags.DEFINE_float("meal_delay_min", 0.0, "Every meal this many minutes late.")
+    flags.DEFINE_string("sensor", None, "CGM model (GuardianRT, Dexcom, Navigator).")
+
 
 # Our circadian scenario: insulin sensitivity 0.7x at 04:00 rising to 1.3x at 16:00 (a cosine),
 # and dawn-phenomenon glucose production peaking at 0.5 mg/kg/min at 06:00. The S2017
 # simulator's per-subject profiles are not public; this shape follows its qualitative form.
-CIRCADIAN_SI_PROFILE = tuple(round(1.0 - 0.3 * float(__import__("math").cos(
-    2 * __import__("math").pi * (h + 0.5 - 4.0) / 24.0)), 4) for h in range(24))
+CIRCADIAN_SI_PROFILE = tuple(round(1.0 - 0.3 * math.cos(2 * math.pi * (h + 0.5 - 4.0) / 24.0), 4)
+                             for h in range(24))
 CIRCADIAN_DAWN_EGP = 0.5
 
 
@@ -85,8 +92,10 @@ def print_tables(evaluation: dict) -> str:
     return text
 
 
-def run_and_report(env, controllers: dict, days: int, seed: int, outdir: str) -> dict:
-    """Evaluates, prints the tables, writes evaluation.json and the plots; returns the dict."""
+def run_and_report(env, controllers: dict, days: int, seed: int, outdir: str,
+                   return_traces: bool = False):
+    """Evaluates, prints the tables, writes evaluation.json and the plots; returns the dict
+    (and the traces with `return_traces`)."""
     import numpy as np
 
     from envs.glucose import evaluation, plots
@@ -108,7 +117,7 @@ def run_and_report(env, controllers: dict, days: int, seed: int, outdir: str) ->
                        title=f"{first}, day 1: {name}", start_hour=env.config.start_hour)
     print(f"Wrote {os.path.join(outdir, 'evaluation.json')}, {agp} and day_*.png "
           f"({np.asarray(traces[next(iter(traces))]['bg']).shape[0]} patient-days each).")
-    return result
+    return (result, traces) if return_traces else result
 
 
 def baselines(names, dt_min: float) -> dict:
@@ -127,7 +136,32 @@ def report_agent(env, policy, params, days: int, seed: int, workdir: str | None,
     controllers = {agent_name: evaluation.policy_controller(policy, params),
                    **baselines(list(baseline_names), env.dt_min)}
     outdir = workdir or os.path.join("runs", "evaluate")
-    return run_and_report(env, controllers, days, seed, outdir)
+    result, traces = run_and_report(env, controllers, days, seed, outdir, return_traces=True)
+    explain_day(env, params, traces[agent_name], outdir, agent_name)
+    return result
+
+
+def explain_day(env, params, trace: dict, outdir: str, agent_name: str) -> str | None:
+    """LRP relevances of the agent's dose over the first evaluated day, per observation group
+    (`explain.png`). Needs an MLP policy under `params.policy` fed raw observations."""
+    import numpy as np
+
+    from envs.glucose import plots
+    from rlcore import explain
+
+    policy_params = getattr(params, "policy", None)
+    if policy_params is None:
+        return None
+    relevance = explain.lrp_epsilon(policy_params, trace["obs0"], output_index=0)
+    groups = {k: np.asarray(v) for k, v in
+              explain.group_relevance(relevance, env.observation_groups()).items()}
+    path = plots.plot_relevance_day(
+        trace["bg"][0], trace["insulin_u_per_h"][0], groups, env.dt_min,
+        os.path.join(outdir, "explain.png"),
+        title=f"{env.config.patients[0]}: what drives {agent_name}'s dose (LRP, epsilon rule)",
+        start_hour=env.config.start_hour)
+    print(f"Explanation: {path}")
+    return path
 
 
 def load_agent(workdir: str, env_args: dict):
@@ -136,7 +170,6 @@ def load_agent(workdir: str, env_args: dict):
 
     import algorithms
     import envs
-    from launch.train import parse_env_args  # noqa: F401  (same flag format)
     from rlcore.checkpoint import load_json, restore_policy
     from rlcore.config import apply_overrides
 
@@ -181,6 +214,7 @@ def main(argv):
 
 
 def run():
+    _define_flags()
     app.run(main)
 
 

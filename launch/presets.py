@@ -22,9 +22,9 @@ class Preset(NamedTuple):
 
 # One adult, no meal announcement, sensor noise on: minutes on a 2-core CPU.
 _AP_CONFIG = {
-    "total_env_steps": "80000", "num_envs": "16", "batch_size": "256",
+    "total_env_steps": "200000", "num_envs": "16", "batch_size": "256",
     "replay_capacity": "200000", "warmup_steps": "2000", "learning_starts": "2000",
-    "grad_steps_per_env_step": "0.25", "eval_every_steps": "10000", "num_eval_envs": "8",
+    "grad_steps_per_env_step": "0.25", "eval_every_steps": "20000", "num_eval_envs": "8",
     "hidden_sizes": "128,128", "checkpoint_every_evals": "1",
 }
 _AP_ENV = {"max_action_u_per_h": 6.0}
@@ -34,14 +34,14 @@ PRESETS: dict[str, Preset] = {
         "sac", "glucose/adult#001", _AP_ENV, _AP_CONFIG,
         "SAC doses insulin for adult#001 with no meal announcement (the README's main job)."),
     "ap_adults": Preset(
-        "sac", "glucose/adults", _AP_ENV, {**_AP_CONFIG, "total_env_steps": "300000"},
+        "sac", "glucose/adults", _AP_ENV, {**_AP_CONFIG, "total_env_steps": "400000"},
         "One SAC agent for the 10 adults (a patient drawn per episode)."),
     "ap_adolescents": Preset(
-        "sac", "glucose/adolescents", _AP_ENV, {**_AP_CONFIG, "total_env_steps": "300000"},
+        "sac", "glucose/adolescents", _AP_ENV, {**_AP_CONFIG, "total_env_steps": "400000"},
         "One SAC agent for the 10 adolescents."),
     "ap_children": Preset(
         "sac", "glucose/children", {"max_action_u_per_h": 3.0},
-        {**_AP_CONFIG, "total_env_steps": "300000"}, "One SAC agent for the 10 children."),
+        {**_AP_CONFIG, "total_env_steps": "400000"}, "One SAC agent for the 10 children."),
     "ap_population": Preset(
         "sac", "glucose/all", _AP_ENV, {**_AP_CONFIG, "total_env_steps": "600000"},
         "One population-wide SAC agent across all 30 patients."),

@@ -91,15 +91,18 @@ def define_config_flags(argv: list[str]):
     return config_cls
 
 
-def build_config(config_cls, overrides: dict[str, str]):
+def build_config(config_cls, overrides: dict[str, str], explicit: dict[str, str]):
+    """The config: defaults < `overrides` (a preset's, a resumed run's) < --steps/--num_envs
+    < the --config.<field> flags given now (`explicit`)."""
     from rlcore.config import apply_overrides
 
-    config = config_cls()
+    overrides = dict(overrides)
     if FLAGS.steps is not None:
-        overrides.setdefault("total_env_steps", str(FLAGS.steps))
+        overrides["total_env_steps"] = str(FLAGS.steps)
     if FLAGS.num_envs is not None:
-        overrides.setdefault("num_envs", str(FLAGS.num_envs))
-    return apply_overrides(config, overrides)
+        overrides["num_envs"] = str(FLAGS.num_envs)
+    overrides.update(explicit)
+    return apply_overrides(config_cls(), overrides), overrides
 
 
 def parse_env_args(items: list[str]) -> dict:
@@ -129,8 +132,9 @@ def main(argv, config_cls):
     from rlcore.checkpoint import save_json
     from rlcore.report import print_eval_table
 
-    overrides = {name[len("config."):]: FLAGS[name].value for name in FLAGS
-                 if name.startswith("config.") and FLAGS[name].value is not None}
+    explicit = {name[len("config."):]: FLAGS[name].value for name in FLAGS
+                if name.startswith("config.") and FLAGS[name].value is not None}
+    overrides = {}
     try:
         env_args = parse_env_args(FLAGS.env_arg)
     except ValueError as err:
@@ -140,7 +144,7 @@ def main(argv, config_cls):
         for name in _FLAG_NAMES:
             if saved.get(name) is not None and not FLAGS[name].present:
                 FLAGS[name].value = saved[name]
-        overrides = {**saved.get("config_overrides", {}), **overrides}
+        overrides = saved.get("config_overrides", {})
         env_args = {**saved.get("env_args", {}), **env_args}
     elif FLAGS.preset:
         from launch import presets
@@ -148,12 +152,12 @@ def main(argv, config_cls):
         preset = presets.get(FLAGS.preset)
         if not FLAGS["env"].present:
             FLAGS.env = preset.env
-        overrides = {**preset.config, **overrides}
+        overrides = dict(preset.config)
         env_args = {**preset.env_args, **env_args}
     if FLAGS.env not in envs.names():
         _usage_error(f"unknown --env={FLAGS.env!r}. Choices: {', '.join(envs.names())}")
     try:
-        config = build_config(config_cls, overrides)
+        config, overrides = build_config(config_cls, overrides, explicit)
         env = envs.make(FLAGS.env, **env_args)
     except (ValueError, TypeError) as err:
         _usage_error(str(err))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any
 
 import jax
@@ -101,7 +102,9 @@ class Checkpointer:
 
 
 def save_policy(workdir: str, policy_params: Any) -> None:
-    """Saves the final policy parameters alone under `<workdir>/policy` (small: no replay)."""
+    """Saves the final policy parameters alone under `<workdir>/policy` (small: no replay),
+    replacing an earlier one (a resumed run saves its final policy again)."""
+    shutil.rmtree(os.path.join(os.path.abspath(workdir), "policy"), ignore_errors=True)
     checkpointer = Checkpointer(workdir, max_to_keep=1, subdir="policy")
     checkpointer.save(0, policy_params)
     checkpointer.close()

@@ -272,6 +272,17 @@ class GlucoseEnv(EnvBase):
         return state.replace(env_state=gs, obs=self._observe(gs), reward=reward,
                              cost=(bg < 70.0).astype(jnp.float32), done=done, info=info)
 
+    def observation_groups(self) -> dict[str, slice]:
+        """Named slices of the observation (for attributions): CGM history, insulin history,
+        insulin on board, time of day and, when announced, the meal."""
+        h = self.config.history
+        groups = {"CGM history": slice(0, h), "insulin history": slice(h, 2 * h),
+                  "insulin on board": slice(2 * h, 2 * h + 1),
+                  "time of day": slice(2 * h + 1, 2 * h + 3)}
+        if self.config.announce_meals:
+            groups["announced meal"] = slice(2 * h + 3, 2 * h + 4)
+        return groups
+
     # ------------------------------------------------------------------ pieces
     def _measure(self, params, pstate, sensor_state):
         gs_mg_dl = patient.subcutaneous_glucose(params, pstate)

@@ -31,7 +31,8 @@ def day_keys_and_tasks(env: GlucoseEnv, num_days: int, seed: int):
 
 def make_rollout(env: GlucoseEnv, controller: Controller, num_steps: int) -> Callable:
     """`rollout(keys (B,), tasks (B, 1)) -> traces`, each `(B, T)`: bg, cgm, insulin_u_per_h,
-    meal_g (true blood glucose, CGM readings, delivered insulin, carbs started). Jittable."""
+    meal_g (true blood glucose, CGM readings, delivered insulin, carbs started), and `obs0`
+    `(T, D)`, the observations the controller saw in the first episode. Jittable."""
 
     def rollout(keys, tasks):
         state = jax.vmap(env.reset)(keys, tasks)
@@ -40,12 +41,13 @@ def make_rollout(env: GlucoseEnv, controller: Controller, num_steps: int) -> Cal
         def body(c, _):
             state, carry = c
             action, carry = controller.act(carry, state)
+            obs0 = state.obs[0]
             state = jax.vmap(env.step)(state, action)
             out = {k: state.info[k] for k in ("bg", "cgm", "insulin_u_per_h", "meal_g")}
-            return (state, carry), out
+            return (state, carry), (out, obs0)
 
-        _, traces = jax.lax.scan(body, (state, carry), None, length=num_steps)
-        return {k: v.T for k, v in traces.items()}
+        _, (traces, obs0) = jax.lax.scan(body, (state, carry), None, length=num_steps)
+        return {**{k: v.T for k, v in traces.items()}, "obs0": obs0}
 
     return rollout
 

@@ -2,6 +2,8 @@
 
 * `plot_day`: one patient's day: blood glucose and CGM with the 70-180 mg/dL band, delivered
   insulin, and the meals.
+* `plot_relevance_day`: what drives an agent's doses over a day: the input attributions of
+  each observation group (e.g. LRP relevances) beside glucose and insulin.
 * `plot_agp`: an ambulatory glucose profile (AGP) per controller: median, 25-75% and 5-95%
   percentile bands of blood glucose over the time of day, pooled over patients and days.
 """
@@ -69,6 +71,31 @@ def plot_agp(bg_by_controller: dict[str, np.ndarray], dt_min: float, path: str,
     axes[0][0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_relevance_day(bg_mg_dl, insulin_u_per_h, relevance: dict[str, np.ndarray],
+                       dt_min: float, path: str, title: str = "", start_hour: float = 0.0
+                       ) -> str:
+    """Glucose, insulin, and one relevance curve per observation group, each `(T,)`."""
+    plt = _pyplot()
+    hours = start_hour + np.arange(1, len(bg_mg_dl) + 1) * dt_min / 60.0
+    fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
+    axes[0].axhspan(70, 180, color="tab:green", alpha=0.12)
+    axes[0].plot(hours, bg_mg_dl, color="tab:red")
+    axes[0].set_ylabel("blood glucose mg/dL")
+    axes[0].set_title(title)
+    axes[1].step(hours, insulin_u_per_h, where="pre", color="tab:blue")
+    axes[1].set_ylabel("insulin U/h")
+    for name, values in relevance.items():
+        axes[2].plot(hours, values, label=name)
+    axes[2].axhline(0.0, color="k", lw=0.5)
+    axes[2].set_ylabel("relevance to the dose")
+    axes[2].set_xlabel("hour of the day")
+    axes[2].legend(fontsize=8, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

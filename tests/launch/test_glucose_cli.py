@@ -1,0 +1,48 @@
+"""The artificial-pancreas path end to end: train a tiny agent on a patient, evaluate the run
+directory beside the baselines, and bad inputs exit with code 2 before any work."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run(module, *args, timeout=600):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_evaluate_bad_inputs_exit_2(tmp_path):
+    out = _run("launch.evaluate", f"--workdir={tmp_path}")
+    assert out.returncode == 2 and "flags.json" in out.stderr
+    out = _run("launch.evaluate", "--env=glucose/grown-ups", "--controller=pid")
+    assert out.returncode == 2 and "glucose/adults" in out.stderr
+    out = _run("launch.evaluate", "--env=glucose/adults", "--controller=insulin_pen")
+    assert out.returncode == 2 and "basal_bolus" in out.stderr
+    out = _run("launch.train", "--preset=nope")
+    assert out.returncode == 2 and "artificial_pancreas" in out.stderr
+
+
+def test_train_tiny_agent_then_evaluate_its_run_directory(tmp_path):
+    workdir = str(tmp_path / "ap")
+    out = _run("launch.train", "--preset=artificial_pancreas", f"--workdir={workdir}",
+               "--steps=1024", "--config.eval_every_steps=512", "--config.warmup_steps=256",
+               "--config.learning_starts=256", "--config.hidden_sizes=16,16",
+               "--config.num_eval_envs=2", "--eval_days=1", "--progress=false",
+               "--env_arg=episode_days=0.25")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "basal_bolus" in out.stdout and "tir" in out.stdout
+    for name in ("evaluation.json", "agp.png", "explain.png", "flags.json", "metrics.csv"):
+        assert os.path.getsize(os.path.join(workdir, name)) > 0, name
+    out = _run("launch.evaluate", f"--workdir={workdir}", "--days=1", "--controller=basal_only",
+               "--si_scale=0.7", f"--outdir={tmp_path / 'robust'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    with open(tmp_path / "robust" / "evaluation.json") as f:
+        result = json.load(f)
+    summary = result["patients"]["adult#001"]
+    assert set(summary) == {"sac", "basal_only"}
+    assert 0.0 <= summary["sac"]["tir"] <= 1.0 and summary["sac"]["mean"] > 0
+    assert result["groups"]["adults"]["sac"]["tir"] == summary["sac"]["tir"]
+    assert result["settings"]["env_config"]["si_scale"] == 0.7
