@@ -35,7 +35,8 @@ def print_eval_table(history: list[dict[str, float]], title: str = "evaluation")
         values = [row[name] for row in history if name in row and not math.isnan(row[name])]
         if not values:
             continue
-        best = min(values) if ("cost" in name or "tbr" in name) else max(values)
+        lower_is_better = any(w in name for w in ("cost", "tbr", "error", "tar", "risk"))
+        best = min(values) if lower_is_better else max(values)
         rows.append([name, values[0], best, values[-1]])
     last = history[-1]
     rows.append(["env steps", "", "", int(last["step"])])

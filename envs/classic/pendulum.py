@@ -49,11 +49,19 @@ class Pendulum(EnvBase):
         return State(env_state=s, obs=self._obs(s), reward=zero, cost=zero, done=zero,
                      info={"nan_actions": zero})
 
+    def reward_fn(self, obs: jax.Array, action: jax.Array, next_obs, task) -> jax.Array:
+        """Gymnasium's reward from the observation before the step (pure: model-based planners
+        call it on predicted observations); `next_obs` and `task` are unused."""
+        del next_obs, task
+        theta = jnp.arctan2(obs[..., 1], obs[..., 0])
+        u = jnp.clip(action[..., 0], -self.max_torque, self.max_torque)
+        return -(theta**2 + 0.1 * obs[..., 2] ** 2 + 0.001 * u**2)
+
     def step(self, state, action):
         action, had_nan = self.check_action(action)
         s = state.env_state
         u = jnp.clip(action[0], -self.max_torque, self.max_torque)
-        reward = -(angle_normalize(s.theta) ** 2 + 0.1 * s.theta_dot**2 + 0.001 * u**2)
+        reward = self.reward_fn(state.obs, action, None, state.task)
         theta_dot = s.theta_dot + (3 * self.g / (2 * self.length) * jnp.sin(s.theta)
                                    + 3.0 / (self.m * self.length**2) * u) * self.dt
         theta_dot = jnp.clip(theta_dot, -self.max_speed, self.max_speed)
