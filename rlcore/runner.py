@@ -20,7 +20,7 @@ from envs import wrappers
 from envs.base import Env
 from rlcore import checkpoint as ckpt
 from rlcore import logging as rl_logging
-from rlcore import loop
+from rlcore import loop, sharding
 from rlcore.config import OffPolicyConfig, diff
 
 
@@ -52,10 +52,19 @@ def check_workdir_config(workdir: str, config_dict: dict) -> bool:
     return False
 
 
+def _constrain_batches(learner: loop.Learner, mesh) -> loop.Learner:
+    """`learner` whose update keeps each sampled batch split along the mesh's data axis."""
+    def update(state, batch, key):
+        return learner.update(state, sharding.constrain_batch(batch, mesh), key)
+
+    return learner._replace(update=update)
+
+
 def train_off_policy(env: Env, learner: loop.Learner, config: OffPolicyConfig,
                      config_dict: dict, seed: int = 0, workdir: str | None = None,
                      progress: bool | None = None,
-                     on_eval: Callable[[int, dict], None] | None = None) -> TrainResult:
+                     on_eval: Callable[[int, dict], None] | None = None,
+                     devices: int | None = None) -> TrainResult:
     """Runs `config.total_env_steps` of off-policy training of `learner` on `env`.
 
     Args:
@@ -67,7 +76,20 @@ def train_off_policy(env: Env, learner: loop.Learner, config: OffPolicyConfig,
       workdir: run directory (None: nothing is written and nothing resumes).
       progress: show a progress bar (default: when stdout is a terminal or a workdir is set).
       on_eval: called as `on_eval(env_steps, row)` after each evaluation.
+      devices: split the env batch, the replay buffer and every sampled batch across the
+        first `devices` of `jax.devices()` (`rlcore.sharding`), parameters replicated and
+        gradients averaged across them; the same computation as on one device, up to float
+        summation order. None or 1: one device. Multi-host: see `rlcore.sharding`.
+
+    Raises:
+      ValueError: `devices` exceeds the devices JAX sees, or num_envs, batch_size or
+        replay_capacity is not divisible by it.
     """
+    mesh = None
+    if devices is not None and devices != 1:
+        mesh = sharding.make_mesh(devices)
+        sharding.check_loop_divisible(config, mesh)
+        learner = _constrain_batches(learner, mesh)
     resuming = workdir is not None and check_workdir_config(workdir, config_dict)
     key_init, key_env, key_loop, key_eval = jax.random.split(jax.random.key(seed), 4)
 
@@ -83,7 +105,16 @@ def train_off_policy(env: Env, learner: loop.Learner, config: OffPolicyConfig,
     def chunk(state):
         return jax.lax.scan(iteration, state, None, length=config.iterations_per_eval)
 
-    chunk_jit = jax.jit(chunk, donate_argnums=0)
+    if mesh is None:
+        chunk_jit = jax.jit(chunk, donate_argnums=0)
+        prefill_jit = jax.jit(prefill, donate_argnums=0)
+    else:
+        state_shardings = sharding.loop_state_shardings(loop_state, mesh)
+        loop_state = jax.device_put(loop_state, state_shardings)
+        chunk_jit = jax.jit(chunk, donate_argnums=0, in_shardings=(state_shardings,),
+                            out_shardings=(state_shardings, sharding.replicated(mesh)))
+        prefill_jit = jax.jit(prefill, donate_argnums=0, in_shardings=(state_shardings,),
+                              out_shardings=state_shardings)
     evaluate = jax.jit(loop.make_evaluate(env, learner, config.num_eval_envs,
                                           config.episode_length))
 
@@ -91,8 +122,10 @@ def train_off_policy(env: Env, learner: loop.Learner, config: OffPolicyConfig,
     start_eval = 0
     if resuming and checkpointer is not None and checkpointer.steps():
         loop_state, start_eval = checkpointer.restore(loop_state)
+        if mesh is not None:
+            loop_state = jax.device_put(loop_state, state_shardings)
     else:
-        loop_state = jax.jit(prefill, donate_argnums=0)(loop_state)
+        loop_state = prefill_jit(loop_state)
     logger = rl_logging.MetricsLogger(workdir, resume=start_eval > 0)
     logger.truncate_after(int(loop_state.training_state.env_steps))
 
