@@ -26,13 +26,15 @@ from rlcore import logging as rl_logging
 from rlcore import loop, runner
 
 
-def sample_train_test_tasks(env: Env, config: Config, key: jax.Array
-                            ) -> tuple[jax.Array, jax.Array]:
-    """`num_train_tasks` meta-training and `num_test_tasks` held-out task vectors.
+def sample_train_test_tasks(env: Env, config: Config, key: jax.Array,
+                            max_draws: int = 20) -> tuple[jax.Array, jax.Array]:
+    """`num_train_tasks` meta-training and `num_test_tasks` held-out task vectors, disjoint.
 
-    One call `env.sample_tasks(key, T + N)`, split in two: a family that draws from a finite
-    set without replacement (a patient population) keeps the two sets disjoint. Where a
-    held-out task equals a training task a warning is printed.
+    Draws `env.sample_tasks(key_i, T + N)` (at most `max_draws` times) until T + N distinct
+    task vectors are found, in draw order: a continuous family needs one draw, a finite one
+    sampled with replacement (a patient population) a few. A family with fewer distinct tasks
+    than T + N (cheetah-dir's two directions) cycles through the distinct ones in both sets,
+    so held-out tasks repeat training tasks (as in oyster's cheetah-dir), and a warning says so.
 
     Raises:
       ValueError: `env` is not a task family (no `sample_tasks`, or `task_size` 0).
@@ -40,15 +42,26 @@ def sample_train_test_tasks(env: Env, config: Config, key: jax.Array
     if env.spec.task_size <= 0 or not hasattr(env, "sample_tasks"):
         raise ValueError(f"PEARL needs a task family (an env with sample_tasks and a task "
                          f"vector); {env.spec.name} has task_size {env.spec.task_size}.")
-    tasks = env.sample_tasks(key, config.num_train_tasks + config.num_test_tasks)
-    tasks = jax.numpy.asarray(tasks, jax.numpy.float32)
-    train_tasks, test_tasks = tasks[:config.num_train_tasks], tasks[config.num_train_tasks:]
-    seen = np.asarray(train_tasks)
-    overlap = sum(bool(np.any(np.all(seen == t, axis=-1))) for t in np.asarray(test_tasks))
-    if overlap:
-        print(f"WARNING: {overlap} of {config.num_test_tasks} held-out tasks of {env.spec.name} "
-              "are also training tasks (the family has too few distinct tasks).")
-    return train_tasks, test_tasks
+    total = config.num_train_tasks + config.num_test_tasks
+    draws = []
+    for i in range(max_draws):
+        key_draw = key if i == 0 else jax.random.fold_in(key, i)
+        draws.append(np.asarray(env.sample_tasks(key_draw, total), np.float32))
+        pool = np.concatenate(draws)
+        _, first = np.unique(pool, axis=0, return_index=True)
+        if len(first) >= total:
+            tasks = pool[np.sort(first)[:total]]
+            break
+    else:
+        distinct = pool[np.sort(first)]
+        print(f"WARNING: {env.spec.name} gave {len(distinct)} distinct tasks in {max_draws} "
+              f"draws, fewer than num_train_tasks + num_test_tasks = {total}: both sets cycle "
+              "through them, so held-out tasks repeat training tasks.")
+        index = np.concatenate([np.arange(config.num_train_tasks),
+                                np.arange(config.num_test_tasks)]) % len(distinct)
+        tasks = distinct[index]
+    tasks = jax.numpy.asarray(tasks)
+    return tasks[:config.num_train_tasks], tasks[config.num_train_tasks:]
 
 
 def train(env: Env, config: Config, seed: int = 0, workdir: str | None = None,

@@ -226,6 +226,34 @@ def test_context_size_up_to_the_encoder_buffer_is_accepted():
                      rl_buffer_capacity=1000)
 
 
+class FiveGoals(PointGoal):
+    """A finite family sampled with replacement, like a patient population."""
+
+    def sample_tasks(self, key, num_tasks):
+        angles = jnp.deg2rad(jnp.array([10.0, 50.0, 90.0, 130.0, 170.0]))
+        index = jax.random.randint(key, (num_tasks,), 0, 5)
+        return jnp.stack([jnp.cos(angles), jnp.sin(angles)], -1)[index]
+
+
+def _task_config(num_train, num_test):
+    return pearl.Config(num_train_tasks=num_train, num_test_tasks=num_test, num_tasks_sample=1,
+                        meta_batch=2, context_size=10, rl_buffer_capacity=2000)
+
+
+def test_held_out_tasks_are_disjoint_from_training_tasks(capsys):
+    train, test = pearl.sample_train_test_tasks(FiveGoals(), _task_config(3, 2),
+                                                jax.random.key(0))
+    chex.assert_shape((train, test), ((3, 2), (2, 2)))
+    both = np.concatenate([train, test])
+    assert len(np.unique(both, axis=0)) == 5
+    assert "WARNING" not in capsys.readouterr().out
+    # Fewer distinct tasks than asked for: both sets cycle through all five, with a warning.
+    train, test = pearl.sample_train_test_tasks(FiveGoals(), _task_config(5, 2),
+                                                jax.random.key(0))
+    assert len(np.unique(np.asarray(train), axis=0)) == 5
+    assert "held-out tasks repeat training tasks" in capsys.readouterr().out
+
+
 def test_env_without_tasks_is_rejected():
     import envs
 
