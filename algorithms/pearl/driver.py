@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -64,9 +65,21 @@ def sample_train_test_tasks(env: Env, config: Config, key: jax.Array,
     return tasks[:config.num_train_tasks], tasks[config.num_train_tasks:]
 
 
+class TrainResult(NamedTuple):
+    """What `train` returns. Unlike `rlcore.runner.TrainResult` there is no `policy` of the
+    form `policy(params, obs, key, deterministic)`: PEARL's policy also takes z, inferred from
+    context (`make_posterior`), so code written for memoryless policies (the glucose report of
+    `launch.train`) does not mistake it for one."""
+
+    params: Any  # PolicyParams: encoder and policy networks
+    latent_policy: Callable  # policy(params, obs, z, key, deterministic) -> action
+    metrics: list[dict[str, float]]  # one row per evaluation
+    state: Any  # the final MetaState (training state, tasks, key)
+
+
 def train(env: Env, config: Config, seed: int = 0, workdir: str | None = None,
           progress: bool | None = None,
-          on_eval: Callable[[int, dict], None] | None = None) -> runner.TrainResult:
+          on_eval: Callable[[int, dict], None] | None = None) -> TrainResult:
     """Meta-trains PEARL on the task family `env` (unwrapped) for `config.total_env_steps`.
 
     Each metrics row (one per evaluation) holds the chunk's mean training metrics
@@ -74,7 +87,7 @@ def train(env: Env, config: Config, seed: int = 0, workdir: str | None = None,
     excluded and logged as `train/compile_s`) and the meta-test on the held-out tasks
     (`meta_test/return_prior`, `meta_test/return_posterior`, `meta_test/return_episode_k`,
     `eval/return`, ...). Returns the final `PolicyParams` (encoder and policy), the policy
-    `policy(params, obs, z, key, deterministic)`, the rows and the final `MetaState`.
+    `latent_policy(params, obs, z, key, deterministic)`, the rows and the final `MetaState`.
     """
     config_dict = dict(config_lib.to_dict(config), algo="pearl", env=env.spec.name)
     resuming = workdir is not None and runner.check_workdir_config(workdir, config_dict)
@@ -141,6 +154,6 @@ def train(env: Env, config: Config, seed: int = 0, workdir: str | None = None,
         logger.close()
         if checkpointer is not None:
             checkpointer.close()
-    return runner.TrainResult(params=pearl_train.policy_params(meta_state.training_state),
-                              policy=pearl_train.make_policy(config, env.spec),
-                              metrics=logger.history, state=meta_state)
+    return TrainResult(params=pearl_train.policy_params(meta_state.training_state),
+                       latent_policy=pearl_train.make_policy(config, env.spec),
+                       metrics=logger.history, state=meta_state)
