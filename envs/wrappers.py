@@ -111,7 +111,9 @@ class AutoResetWrapper(Wrapper):
 
     def step(self, state, action):
         key_next, key_reset = jax.random.split(state.info["reset_key"])
-        stepped = self.env.step(state, action)
+        # The previous step's `done` belongs to the finished episode: an env whose step does
+        # not set `done` itself must not see it again.
+        stepped = self.env.step(state.replace(done=jnp.zeros_like(state.done)), action)
         fresh = self.env.reset(key_reset, task=None if self.resample_tasks else stepped.task)
         done = stepped.done > 0.5
         # Keys only the stepped state has (added by outer wrappers) are carried over as they are.

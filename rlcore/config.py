@@ -74,7 +74,11 @@ class OffPolicyConfig:
 
     @property
     def iterations_per_eval(self) -> int:
-        return max(1, self.eval_every_steps // self.num_envs)
+        """Iterations per chunk; a chunk never exceeds the steps left after prefill (so a short
+        `total_env_steps` is not rounded up to a whole `eval_every_steps`)."""
+        after_prefill = self.total_env_steps - self.prefill_iterations * self.num_envs
+        every = min(self.eval_every_steps, max(after_prefill, self.num_envs))
+        return max(1, every // self.num_envs)
 
     @property
     def prefill_iterations(self) -> int:
