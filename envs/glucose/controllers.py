@@ -13,9 +13,11 @@ of the coming control step (`info["meal_next_g"]`).
 * `basal_bolus`: simglucose's `BBController`: basal, plus at each announced meal a bolus of
   carbs / CR + (CGM > 150) (CGM - 140) / CF units, delivered within the step.
 * `basal_only`: basal-bolus with no meal announcement (the basal rate alone).
-* `pid`: a PID on CGM around 120 mg/dL added to basal, with gains from the correction factor
-  (a heuristic: the proportional term corrects the error in 1 h, the integral over 3 h, and the
-  derivative projects 45 min ahead), clipped at zero insulin.
+* `pid`: a PID on CGM around 140 mg/dL added to basal, with gains from the correction factor
+  (a heuristic: the proportional term corrects the error in 1.5 h, the integral acts over 4 h,
+  and the derivative projects 60 min ahead), clipped at zero insulin. Tuned by hand on two
+  random days of all 30 patients (seed 7, not an evaluation seed): adults 83.5% TIR with 1%
+  below 70 mg/dL; it is not tuned per patient and runs children low.
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ def basal_only() -> Controller:
     return Controller(init=lambda state: (), act=act)
 
 
-def pid(dt_min: float, target_mg_dl: float = 120.0, p_hours: float = 1.0,
-        i_hours: float = 3.0, d_minutes: float = 45.0) -> Controller:
+def pid(dt_min: float, target_mg_dl: float = 140.0, p_hours: float = 1.5,
+        i_hours: float = 4.0, d_minutes: float = 60.0) -> Controller:
     """PID on CGM; carry = (integral of error, mg/dL * min; previous CGM, mg/dL)."""
 
     def init(state):
