@@ -249,8 +249,13 @@ class MjxEnv(EnvBase):
         next_data = self.pipeline_step(model, data, action)
         next_obs = self.observe(next_data, task).astype(jnp.float32)
         finite = jnp.all(jnp.isfinite(next_data.qpos)) & jnp.all(jnp.isfinite(next_data.qvel))
-        # Never propagate a blown-up simulation: keep the last finite state and terminate.
-        next_data = jax.tree.map(lambda new, old: jnp.where(finite, new, old), next_data, data)
+        # Never propagate a blown-up simulation: keep the last finite qpos/qvel (all the next
+        # step reads; derived fields are recomputed from them) and terminate. Selecting only
+        # these two, not the whole Data pytree, keeps the env layer close to bare mjx.step.
+        next_data = next_data.replace(
+            qpos=jnp.where(finite, next_data.qpos, data.qpos),
+            qvel=jnp.where(finite, next_data.qvel, data.qvel),
+            qacc_warmstart=jnp.where(finite, next_data.qacc_warmstart, data.qacc_warmstart))
         next_obs = jnp.where(finite, next_obs, state.obs)
         reward = self.reward_fn(state.obs, action, next_obs, task).astype(jnp.float32)
         cost = self.cost_fn(state.obs, action, next_obs, task).astype(jnp.float32)
