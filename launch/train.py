@@ -34,10 +34,14 @@ flags.DEFINE_bool("resume", False, "Continue the run in --workdir with its saved
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_string("preset", None, "A named preset of launch/presets.py (algo, env, config).")
 flags.DEFINE_multi_string("env_arg", [], "Env keyword override key=value (repeatable).")
+flags.DEFINE_integer("devices", None, "Off-policy algorithms (sac, sac_lagrangian, mpo): split "
+                     "envs, replay and batches across this many devices (rlcore.sharding).")
+flags.DEFINE_integer("num_seeds", 1, "Off-policy algorithms: train seeds seed..seed+N-1 in one "
+                     "compiled program (rlcore.seeds); metrics per seed under seed_<s>/.")
 flags.DEFINE_integer("eval_days", 5, "Glucose envs: meal days per patient in the final "
                      "evaluation against the baselines.")
 
-_FLAG_NAMES = ("algo", "env", "seed", "steps", "num_envs", "preset")
+_FLAG_NAMES = ("algo", "env", "seed", "steps", "num_envs", "preset", "devices", "num_seeds")
 
 
 def _usage_error(message: str) -> None:
@@ -124,6 +128,30 @@ def parse_env_args(items: list[str]) -> dict:
     return out
 
 
+def train_algo(algo, env, config):
+    """`algo.train`, or the shared off-policy driver for --devices / --num_seeds."""
+    if (FLAGS.devices or 1) == 1 and FLAGS.num_seeds == 1:
+        return algo.train(env, config, seed=FLAGS.seed, workdir=FLAGS.workdir,
+                          progress=FLAGS.progress)
+    if not hasattr(algo, "make_learner") or FLAGS.num_seeds < 1:
+        _usage_error("--devices and --num_seeds >= 1 work with the off-policy algorithms "
+                     "(sac, sac_lagrangian, mpo).")
+    if FLAGS.num_seeds > 1 and (FLAGS.devices or 1) > 1:
+        _usage_error("--num_seeds > 1 runs on one device; drop --devices.")
+    from rlcore import config as config_lib
+    from rlcore import runner, seeds
+
+    learner = algo.make_learner(config, env.spec)
+    config_dict = dict(config_lib.to_dict(config), algo=FLAGS.algo, env=env.spec.name)
+    if FLAGS.num_seeds > 1:
+        return seeds.train_seeds(env, learner, config, config_dict,
+                                 seeds=range(FLAGS.seed, FLAGS.seed + FLAGS.num_seeds),
+                                 workdir=FLAGS.workdir, progress=FLAGS.progress)
+    return runner.train_off_policy(env, learner, config, config_dict, seed=FLAGS.seed,
+                                   workdir=FLAGS.workdir, progress=FLAGS.progress,
+                                   devices=FLAGS.devices)
+
+
 def main(argv, config_cls):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
@@ -172,8 +200,7 @@ def main(argv, config_cls):
           f"({config.num_envs} envs), seed {FLAGS.seed}"
           + (f", run directory {FLAGS.workdir}" if FLAGS.workdir else ""))
     try:
-        result = algo.train(env, config, seed=FLAGS.seed, workdir=FLAGS.workdir,
-                            progress=FLAGS.progress)
+        result = train_algo(algo, env, config)
     except ValueError as err:  # e.g. resuming with a different config
         _usage_error(str(err))
     print_eval_table(result.metrics, title=f"{FLAGS.algo} on {FLAGS.env}")
@@ -184,7 +211,7 @@ def main(argv, config_cls):
         save_policy(FLAGS.workdir, result.params)
         path = plot_learning_curves(result.metrics, FLAGS.workdir)
         print(f"Learning curves: {path}")
-    if FLAGS.env.startswith("glucose/") and hasattr(result, "policy"):
+    if FLAGS.env.startswith("glucose/") and hasattr(result, "policy") and FLAGS.num_seeds == 1:
         from launch import evaluate
 
         evaluate.report_agent(env, result.policy, result.params, FLAGS.eval_days, FLAGS.seed,
