@@ -33,7 +33,7 @@ that does not exist is skipped, a broken import inside an existing one surfaces.
 
 import importlib
 
-from envs.mjx.base import MjxEnv, load_mj_model
+from envs.mjx.base import MjxEnv, MjxState, load_mj_model
 
 _MODULES = ("cheetah", "ant", "walker", "point", "quadruped", "legged_wrappers")
 
@@ -45,4 +45,4 @@ for _module in _MODULES:
         if _err.name != _full:
             raise
 
-__all__ = ["MjxEnv", "load_mj_model"]
+__all__ = ["MjxEnv", "MjxState", "load_mj_model"]

@@ -2,7 +2,7 @@
 
 A concrete robot provides an MJCF file from `envs/mjx/assets/` and a few pure hooks:
 
-    observe(data, task) -> obs                      what the policy sees
+    observe(data, task) -> obs                      what the policy sees (data: MjxState)
     reward_fn(obs, action, next_obs, task) -> r     pure, also used by model-based planners
     cost_fn(obs, action, next_obs, task) -> c       safety cost (0 by default)
     done_fn(next_obs, task) -> d                    termination (0 by default)
@@ -23,6 +23,9 @@ Actions: a wrong shape fails at trace time naming the expected shape (`EnvBase.c
 NaN entries become 0 (zero torque for motors) and are counted in `info["nan_actions"]`;
 actions are clipped to the actuators' `ctrlrange`. A simulation that goes non-finite
 terminates the episode (`done = 1`) instead of propagating NaNs.
+
+`State.env_state` is an `MjxState` (qpos, qvel, act, qacc_warmstart, ctrl, time): exactly
+what `mjx.step` reads, not a whole `mjx.Data` (`env.full_data(state.env_state)` rebuilds one).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
+from flax import struct
 from jax import lax
 from mujoco import mjx
 
@@ -48,6 +52,24 @@ def load_mj_model(xml_file: str) -> mujoco.MjModel:
     if not path.exists():
         raise ValueError(f"No MJCF asset {xml_file!r} in {ASSETS_DIR}.")
     return mujoco.MjModel.from_xml_path(str(path))
+
+
+@struct.dataclass
+class MjxState:
+    """`State.env_state` of MJX envs: what `mjx.step` reads from the previous step.
+
+    Every other `mjx.Data` field (kinematics, contacts, constraint rows) is recomputed by
+    `mjx.step` from these, so carrying only them is exact, and keeps auto-reset selects and
+    scan carries small (a full Data holds (nefc, nv) Jacobians). `full_data` rebuilds a
+    Data for inspection. Units: qpos (m, rad), qvel (m/s, rad/s), time (s).
+    """
+
+    qpos: jax.Array
+    qvel: jax.Array
+    act: jax.Array
+    qacc_warmstart: jax.Array
+    ctrl: jax.Array
+    time: jax.Array
 
 
 def check_split(split: str) -> str:
@@ -116,29 +138,39 @@ class MjxEnv(EnvBase):
 
     # ------------------------------------------------------------------ physics pipeline
 
-    def pipeline_init(self, model: mjx.Model, qpos: jax.Array, qvel: jax.Array) -> mjx.Data:
-        """A Data at (qpos, qvel) with zero control.
+    def pipeline_init(self, model: mjx.Model, qpos: jax.Array, qvel: jax.Array) -> MjxState:
+        """The state at (qpos, qvel), at rest otherwise, with zero control.
 
-        No `mjx.forward` here: `mjx.step` recomputes every derived quantity from (qpos, qvel,
-        ctrl) first, and `observe` hooks read only qpos/qvel. Auto-reset wrappers build a fresh
-        reset state on every step, so a forward pass here would cost ~1/n_frames of a step.
-        Derived fields (xpos, xmat, contacts, ...) of a reset state are therefore zero; call
-        `mjx.forward` yourself if you need them (the renderer does `mj_forward` on the host).
+        No `mjx.forward` here: `mjx.step` recomputes every derived quantity from the
+        `MjxState` fields first, and `observe` hooks read only qpos/qvel. Auto-reset wrappers
+        build a fresh reset state on every step, so a forward pass here would cost
+        ~1/n_frames of a step. Use `full_data(state, forward=True)` for derived fields.
         """
         del model
-        return self._data0.replace(qpos=jnp.asarray(qpos, self._data0.qpos.dtype),
-                                   qvel=jnp.asarray(qvel, self._data0.qvel.dtype),
-                                   ctrl=jnp.zeros_like(self._data0.ctrl))
+        d0 = self._data0
+        return MjxState(qpos=jnp.asarray(qpos, d0.qpos.dtype),
+                        qvel=jnp.asarray(qvel, d0.qvel.dtype), act=d0.act,
+                        qacc_warmstart=jnp.zeros_like(d0.qacc_warmstart),
+                        ctrl=jnp.zeros_like(d0.ctrl), time=jnp.zeros_like(d0.time))
 
-    def pipeline_step(self, model: mjx.Model, data: mjx.Data, ctrl: jax.Array) -> mjx.Data:
+    def full_data(self, state: MjxState, model: mjx.Model | None = None,
+                  forward: bool = False) -> mjx.Data:
+        """An `mjx.Data` holding `state` (with `mjx.forward` applied if `forward`)."""
+        data = self._data0.replace(qpos=state.qpos, qvel=state.qvel, act=state.act,
+                                   qacc_warmstart=state.qacc_warmstart, ctrl=state.ctrl,
+                                   time=state.time)
+        return mjx.forward(model or self.mjx_model, data) if forward else data
+
+    def pipeline_step(self, model: mjx.Model, state: MjxState, ctrl: jax.Array) -> MjxState:
         """Holds `ctrl` for `n_frames` physics steps (a `lax.scan`, one traced mjx.step)."""
-        data = data.replace(ctrl=jnp.asarray(ctrl, data.ctrl.dtype))
+        data = self.full_data(state).replace(ctrl=jnp.asarray(ctrl, state.ctrl.dtype))
 
         def substep(d, _):
             return mjx.step(model, d), None
 
         data, _ = lax.scan(substep, data, None, length=self.n_frames)
-        return data
+        return MjxState(qpos=data.qpos, qvel=data.qvel, act=data.act,
+                        qacc_warmstart=data.qacc_warmstart, ctrl=data.ctrl, time=data.time)
 
     # ------------------------------------------------------------------ hooks (override)
 
@@ -156,7 +188,7 @@ class MjxEnv(EnvBase):
         qvel = 0.1 * jax.random.normal(key_vel, (self.mj_model.nv,))
         return qpos, qvel
 
-    def observe(self, data: mjx.Data, task: jax.Array) -> jax.Array:
+    def observe(self, data: MjxState, task: jax.Array) -> jax.Array:
         raise NotImplementedError
 
     def reward_fn(self, obs: jax.Array, action: jax.Array, next_obs: jax.Array,
@@ -177,7 +209,7 @@ class MjxEnv(EnvBase):
         del next_obs, task
         return jnp.zeros((), jnp.float32)
 
-    def step_info(self, data: mjx.Data, task: jax.Array) -> dict[str, jax.Array]:
+    def step_info(self, data: MjxState, task: jax.Array) -> dict[str, jax.Array]:
         """Extra per-step diagnostics; keys must be the same at reset and step."""
         del data, task
         return {}
@@ -249,13 +281,8 @@ class MjxEnv(EnvBase):
         next_data = self.pipeline_step(model, data, action)
         next_obs = self.observe(next_data, task).astype(jnp.float32)
         finite = jnp.all(jnp.isfinite(next_data.qpos)) & jnp.all(jnp.isfinite(next_data.qvel))
-        # Never propagate a blown-up simulation: keep the last finite qpos/qvel (all the next
-        # step reads; derived fields are recomputed from them) and terminate. Selecting only
-        # these two, not the whole Data pytree, keeps the env layer close to bare mjx.step.
-        next_data = next_data.replace(
-            qpos=jnp.where(finite, next_data.qpos, data.qpos),
-            qvel=jnp.where(finite, next_data.qvel, data.qvel),
-            qacc_warmstart=jnp.where(finite, next_data.qacc_warmstart, data.qacc_warmstart))
+        # Never propagate a blown-up simulation: keep the last finite state and terminate.
+        next_data = jax.tree.map(lambda new, old: jnp.where(finite, new, old), next_data, data)
         next_obs = jnp.where(finite, next_obs, state.obs)
         reward = self.reward_fn(state.obs, action, next_obs, task).astype(jnp.float32)
         cost = self.cost_fn(state.obs, action, next_obs, task).astype(jnp.float32)

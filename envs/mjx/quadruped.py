@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from mujoco import mjx
 
 from envs.base import register
 from envs.mjx.base import MjxEnv
@@ -136,7 +135,7 @@ class QuadrupedWalk(MjxEnv):
         qvel = jnp.concatenate([jnp.zeros(6), 0.05 * jax.random.normal(key_vel, (8,))])
         return qpos, qvel
 
-    def observe(self, data: mjx.Data, task):
+    def observe(self, data, task):
         del task
         quat = data.qpos[3:7]
         rpy = quat_to_rpy(quat)

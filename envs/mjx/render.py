@@ -45,7 +45,7 @@ def render_rollout(env: Any, states: Any, camera: str | int | None = None,
 
     Args:
       env: an MJX env (or a wrapper of one): its `mj_model` is used.
-      states: `State` whose `env_state` (mjx.Data) has a leading time axis, e.g. the stacked
+      states: `State` whose `env_state` (`MjxState`) has a leading time axis, e.g. the stacked
         states of a `lax.scan`; or a list of single states.
       camera: camera name or id of the model (None: the free default camera).
       height, width: image size in pixels.
