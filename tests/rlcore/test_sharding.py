@@ -120,6 +120,11 @@ def test_one_million_glucose_transitions_sample_without_host_transfers():
     state = jax.device_put(state, sharding.loop_state_shardings(state, mesh))
     state = jax.tree.map(lambda x: x.copy(), state)  # distinct buffers, for donation
     compiled = jax.jit(iteration, donate_argnums=0).lower(state).compile()
+    # 1M x (27 + 27 obs + 1 action + reward, cost, discount) float32: 232 MB, on device.
+    nbytes = sum(x.nbytes for x in jax.tree.leaves(state.training_state.buffer.data))
+    assert nbytes == 1_000_000 * (27 + 27 + env.spec.action_size + 3) * 4
+    # No host callback anywhere in the compiled iteration (the only way it could copy to host).
+    assert "callback" not in compiled.as_text()
     with jax.transfer_guard("disallow"):
         for _ in range(2):
             state, metrics = compiled(state)
