@@ -50,6 +50,21 @@ SCRIPT = textwrap.dedent("""
                              jax.tree.leaves(params)[0].addressable_shards],
             "eval_return": result.metrics[-1]["eval/return"],
         }
+    # One update on a batch split over the mesh, parameters replicated: XLA averages the
+    # gradients across devices with an all-reduce, and the new parameters stay replicated.
+    from rlcore import loop, sharding
+    mesh = sharding.make_mesh(4)
+    ts = sharding.replicate(sac.init(jax.random.key(0), config, env.spec), mesh)
+    batch = sharding.shard_batch(jax.tree.map(lambda x: jax.numpy.ones((16,) + x.shape),
+                                              loop.empty_transition(3, 1)), mesh)
+    key = sharding.replicate(jax.random.key(1), mesh)
+    step = jax.jit(sac.update).lower(ts, batch, key).compile()
+    out["all_reduce"] = "all-reduce" in step.as_text()
+    new_ts, _ = step(ts, batch, key)
+    out["updated_param_devices"] = [
+        len(x.sharding.device_set) for x in jax.tree.leaves(new_ts.params)]
+    out["updated_param_replicated"] = all(
+        x.sharding.is_fully_replicated for x in jax.tree.leaves(new_ts.params))
     try:
         bad = sac.Config(**{**config.__dict__, "num_envs": 6, "eval_every_steps": 36})
         runner.train_off_policy(env, sac.make_learner(bad, env.spec), bad, {}, devices=4)
@@ -88,6 +103,12 @@ def test_env_batch_and_replay_split_params_replicated(four_devices):
     assert four["buffer_shards"] == [[16, 3]] * 4  # capacity 64, 16 slots on each device
     full = [len(np.asarray(four["params"][0]))] + list(np.shape(four["params"][0]))[1:]
     assert four["param_shards"] == [full] * 4  # whole copies
+
+
+def test_gradients_are_averaged_by_an_all_reduce(four_devices):
+    assert four_devices["all_reduce"]
+    assert set(four_devices["updated_param_devices"]) == {4}
+    assert four_devices["updated_param_replicated"]
 
 
 def test_num_envs_not_divisible_by_devices_is_a_clear_error(four_devices):
