@@ -97,12 +97,13 @@ def measure_native_c(env, num_steps: int = 2000, seed: int = 0) -> dict:
             "unit": "env steps/s"}
 
 
-def _write_partial(rows: list[dict], path: str = "benchmarks/mjx.partial.json") -> None:
-    """Rows measured so far (a long run on a loaded CPU may be cut short)."""
+def _write_partial(rows: list[dict]) -> None:
+    """Rows measured so far, in the temp dir (a long run on a loaded CPU may be cut short;
+    not under benchmarks/, whose *.json files the throughput plot reads as suites)."""
     import json
+    import tempfile
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
+    with open(os.path.join(tempfile.gettempdir(), "bench_mjx.partial.json"), "w") as f:
         json.dump(rows, f, indent=2)
 
 
