@@ -66,7 +66,7 @@ def test_summary_row_by_hand():
 def test_eight_seeds_in_one_jit_take_less_than_three_times_one_seed():
     """The issue's criterion, wall time of whole runs (compile included, reported apart).
 
-    8 seeds compile about as fast as one; steady state (compile excluded) they cost 4-8x one
+    8 seeds compile about as fast as one; steady state (compile excluded) they cost 3-8x one
     seed per iteration on this 2-core CPU (XLA's CPU batched matmuls of tiny networks scale
     almost linearly), which is printed, not asserted (see benchmarks/seeds.md).
     """
