@@ -69,8 +69,8 @@ def evaluate_rows(workdir: str, group: str, days: int, scenario: str, flags: tup
                      "scenario": scenario or "nominal", "batch_size": 10 * days,
                      **{m: round(100 * summary[m], 1) if m not in ("mean",) else
                         round(summary[m], 1) for m in METRICS},
-                     "train_wall_s": round(wall.get("train_wall_s", float("nan")))
-                     if controller not in ("basal_bolus", "basal_only", "pid") else "",
+                     "train_wall_s": round(wall["train_wall_s"])
+                     if "train_wall_s" in wall and controller == "sac" else "",
                      "device": device})
     return rows
 
