@@ -79,7 +79,7 @@ def run_suite(quick: bool = False) -> list[dict]:
     rows = [simglucose_row(120 if quick else 1440, device)]
     rows += patient_rows(batches, 120 if quick else 1440, device)
     env = envs.make("glucose/all")
-    for batch in ((1, 64) if quick else (1, 256, 1024, 4096)):
+    for batch in ((1, 64) if quick else (1, 1024, 16_384)):
         row = measure_env(env, batch, 24 if quick else 288)
         rows.append({"suite": "glucose", "name": "glucose env (glucose/all)", **row,
                      "device": device})
