@@ -192,6 +192,7 @@ def plot_throughput(rows_by_suite: dict[str, list[dict]], path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for rows in rows_by_suite.values():
+        rows = [r for r in rows if isinstance(r, dict) and "name" in r and "batch_size" in r]
         names = sorted({r["name"] for r in rows})
         for name in names:
             points = sorted((r["batch_size"], r["steps_per_s"]) for r in rows
