@@ -18,8 +18,9 @@ is, innermost first:
                       training run report it as a rate).
   TaskSchedulerWrapper  at reset without an explicit task, picks the task heading toward the
                       workspace centre from the initial pose (see `schedule_task`).
-                      Use `wrap_for_training(env, resample_tasks=True)` so that auto-reset
-                      passes no task and the scheduler decides at every episode start.
+                      It sets `draw_task_per_episode`, so `wrap_for_training(env)` has
+                      auto-reset pass no task and the scheduler decides at every episode
+                      start.
   ButterworthActionFilter  first-order low-pass Butterworth filter (bilinear transform at
                       the control rate, cutoff in Hz) on the actions before the robot.
 
@@ -159,6 +160,8 @@ class WorkspaceWrapper(Wrapper):
 
 class TaskSchedulerWrapper(Wrapper):
     """Chooses the task at episode start: the one heading toward the workspace centre."""
+
+    draw_task_per_episode = True  # read by `envs.wrappers.wrap_for_training`
 
     def __init__(self, env: Env, center: tuple[float, float] = (0.0, 0.0)):
         super().__init__(env)
