@@ -180,6 +180,8 @@ def main(argv, config_cls):
         preset = presets.get(FLAGS.preset)
         if not FLAGS["env"].present:
             FLAGS.env = preset.env
+        if not FLAGS["algo"].present:
+            FLAGS.algo = preset.algo
         overrides = dict(preset.config)
         env_args = {**preset.env_args, **env_args}
     if FLAGS.env not in envs.names():
