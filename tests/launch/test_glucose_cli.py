@@ -46,3 +46,17 @@ def test_train_tiny_agent_then_evaluate_its_run_directory(tmp_path):
     assert 0.0 <= summary["sac"]["tir"] <= 1.0 and summary["sac"]["mean"] > 0
     assert result["groups"]["adults"]["sac"]["tir"] == summary["sac"]["tir"]
     assert result["settings"]["env_config"]["si_scale"] == 0.7
+
+
+def test_preset_picks_its_algorithm(tmp_path):
+    """`--preset=ap_lagrangian` trains Lagrangian SAC (the preset's algorithm), not plain SAC."""
+    workdir = str(tmp_path / "lag")
+    out = _run("launch.train", "--preset=ap_lagrangian", f"--workdir={workdir}", "--steps=512",
+               "--config.eval_every_steps=256", "--config.warmup_steps=128",
+               "--config.learning_starts=128", "--config.hidden_sizes=8,8",
+               "--config.num_eval_envs=1", "--eval_days=1", "--progress=false",
+               "--env_arg=episode_days=0.1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    with open(os.path.join(workdir, "flags.json")) as f:
+        assert json.load(f)["algo"] == "sac_lagrangian"
+    assert "train/lambda" in open(os.path.join(workdir, "metrics.csv")).readline()
