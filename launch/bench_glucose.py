@@ -16,11 +16,12 @@ import time
 
 
 def _time(fn, *args) -> tuple[float, float]:
+    """(seconds of one call after a warm-up call, compile seconds)."""
     import jax
 
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
+    from rlcore.loop import timed_compile
+
+    compiled, compile_s = timed_compile(jax.jit(fn), *args)
     jax.block_until_ready(compiled(*args))
     start = time.perf_counter()
     jax.block_until_ready(compiled(*args))

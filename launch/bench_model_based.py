@@ -22,21 +22,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from launch.benchmark import device_name
+
 ALGOS = ("grbal", "rebal", "mb", "mbde")
-
-
-def device_name() -> str:
-    """As `launch.benchmark.device_name`; importing that module here would define its absl
-    flags a second time when it runs as `python -m launch.benchmark` (DuplicateFlagError)."""
-    import os
-
-    import jax
-
-    device = jax.devices()[0]
-    kind = getattr(device, "device_kind", "") or device.platform
-    if device.platform == "cpu":
-        kind = f"cpu ({os.cpu_count()} cores)"
-    return f"{device.platform}: {kind} x{jax.device_count()}"
 
 
 def pendulum_with_reward(episode_length: int):

@@ -15,21 +15,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from launch.benchmark import device_name
+
 FAMILIES = ("mjx/cheetah-vel", "mjx/point-goal-sparse", "mjx/ant-goal")
-
-
-def device_name() -> str:
-    """As `launch.benchmark.device_name` (not imported from there: under `python -m
-    launch.benchmark` that module is `__main__`, and a second import redefines its flags)."""
-    import os
-
-    import jax
-
-    device = jax.devices()[0]
-    kind = getattr(device, "device_kind", "") or device.platform
-    if device.platform == "cpu":
-        kind = f"cpu ({os.cpu_count()} cores)"
-    return f"{device.platform}: {kind} x{jax.device_count()}"
 
 
 def _timed(fn, *args) -> tuple[float, float]:
