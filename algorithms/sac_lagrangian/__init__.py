@@ -22,6 +22,7 @@ from algorithms.sac_lagrangian.train import (
     make_networks,
     make_policy,
     policy_params,
+    recent_cost_rate,
     train,
     update,
 )
@@ -29,4 +30,4 @@ from algorithms.sac_lagrangian.train import (
 __all__ = ["Config", "LagrangianParams", "Networks", "PolicyParams", "TrainingState",
            "actor_loss", "cost_critic_loss", "current_lambda", "init", "lambda_loss",
            "make_learner", "make_networks", "make_policy", "multiplier", "policy_params",
-           "train", "update"]
+           "recent_cost_rate", "train", "update"]

@@ -1,13 +1,13 @@
 """SAC-Lagrangian configuration: SAC's fields plus the cost critics and the multiplier.
 
 The constraint (Ha et al. 2020, "Learning to Walk in the Real World with Minimal Human
-Effort", sec. IV; Altman 1999 for the CMDP form) is
-
-    E_{s ~ D, a ~ pi}[ max_c Q_cost_c(s, a) ]  <=  q_limit
-
-where Q_cost is the cost critic: the expected *discounted* sum of future costs with the
-cost discount gamma_c (`cost_discount`), bootstrapped through time-limit truncation like the
-reward critic. The limit is given as either
+Effort", sec. IV; Altman 1999 for the CMDP form) is J_c(pi) <= q_limit, J_c the expected
+*discounted* sum of future costs with the cost discount gamma_c (`cost_discount`). The
+actor's penalty uses the cost critic Q_cost (bootstrapped through time-limit truncation like
+the reward critic); the multiplier's estimate of J_c is `constraint_estimate`: by default the
+cost rate the policy incurred over the last `constraint_window_steps` collected steps, times
+(1 - gamma_c^T) / (1 - gamma_c), else ("cost_q") E_{s ~ D, a ~ pi}[max_k Q_cost_k(s, a)] over
+replay states. The limit is given as either
 
   * `cost_limit_per_step` r (a safety rate, e.g. 0.01 = falls on 1% of the steps), or
   * `cost_limit_per_episode` D (a budget per episode of T steps; r = D / T),
@@ -30,6 +30,7 @@ from algorithms.sac.config import Config as SACConfig
 from rlcore.config import check, check_learning_rates
 
 PARAMETERIZATIONS = ("log", "softplus")
+CONSTRAINT_ESTIMATES = ("recent_cost", "cost_q")
 DEFAULT_COST_LIMIT_PER_EPISODE = 25.0  # cost units per episode, when no limit is given
 
 
@@ -56,6 +57,17 @@ class Config(SACConfig):
         cost critics first learn what the policy costs; OmniSafe's warm-up).
       fixed_lambda: if set, lambda is this constant (>= 0) and is not learned: SAC with a
         fixed cost penalty, the hand-tuned baseline (the limit is then only logged).
+      constraint_estimate: the J_c that the multiplier compares with the limit.
+        "recent_cost" (default): what the policy actually incurs, the mean cost per step of
+        the last `constraint_window_steps` transitions collected (all envs), converted to
+        the critics' discounted scale, J_c = rate * (1 - gamma_c^T) / (1 - gamma_c); the
+        on-policy estimate of OmniSafe's Lagrangian methods (mean cost of recent episodes).
+        "cost_q": the cost critic of the current policy averaged over the sampled replay
+        states (Ha et al.'s form); replay holds the states of early exploration, so this
+        estimate can stay above the limit long after the policy has stopped incurring cost
+        (on glucose it drove lambda from 0.1 to 14 and the agent withheld insulin).
+      constraint_window_steps: env steps (over all envs) that "recent_cost" averages; the
+        replay capacity if that is smaller. Should span a few episodes.
     """
 
     cost_limit_per_step: float | None = None
@@ -68,6 +80,8 @@ class Config(SACConfig):
     lambda_parameterization: str = "log"
     lambda_warmup_env_steps: int = 5_000
     fixed_lambda: float | None = None
+    constraint_estimate: str = "recent_cost"
+    constraint_window_steps: int = 10_000
 
     def __post_init__(self):
         super().__post_init__()
@@ -88,6 +102,10 @@ class Config(SACConfig):
         check(self.lambda_warmup_env_steps >= 0, "lambda_warmup_env_steps", "must be >= 0")
         check(self.fixed_lambda is None or self.fixed_lambda >= 0, "fixed_lambda",
               f"must be >= 0, got {self.fixed_lambda}")
+        check(self.constraint_estimate in CONSTRAINT_ESTIMATES, "constraint_estimate",
+              f"must be one of {CONSTRAINT_ESTIMATES}, got {self.constraint_estimate!r}")
+        check(self.constraint_window_steps >= 1, "constraint_window_steps",
+              f"must be >= 1, got {self.constraint_window_steps}")
 
     @property
     def learns_lambda(self) -> bool:
@@ -102,11 +120,14 @@ class Config(SACConfig):
                   else self.cost_limit_per_episode)
         return float(budget) / episode_length
 
+    def discounted_horizon(self, episode_length: int) -> float:
+        """(1 - gamma_c^T) / (1 - gamma_c): the discounted sum of a constant cost of 1."""
+        check(episode_length > 0, "episode_length", f"must be > 0, got {episode_length}")
+        return (1.0 - self.cost_discount ** episode_length) / (1.0 - self.cost_discount)
+
     def q_limit(self, episode_length: int) -> float:
         """The threshold on the discounted cost value the cost critics estimate:
 
             q_limit = r * (1 - gamma_c^T) / (1 - gamma_c),  r = D / T for a budget D.
         """
-        rate = self.cost_rate_limit(episode_length)
-        horizon = (1.0 - self.cost_discount ** episode_length) / (1.0 - self.cost_discount)
-        return rate * horizon
+        return self.cost_rate_limit(episode_length) * self.discounted_horizon(episode_length)

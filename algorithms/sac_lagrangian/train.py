@@ -84,6 +84,21 @@ def _optimizers(config: Config):
             optax.adam(config.lambda_lr))
 
 
+def recent_cost_rate(buffer: ReplayState, window: int) -> jax.Array:
+    """Mean cost per step of the last `min(window, size)` transitions added to `buffer`.
+
+    The buffer is a ring written in collection order, all envs of an iteration together, so
+    these are the latest steps of the behaviour policy (the current policy, once past the
+    random warm-up). 0 for an empty buffer.
+    """
+    window = min(int(window), buffer.capacity)
+    age = jnp.arange(window)
+    indices = (buffer.insert_position - 1 - age) % buffer.capacity
+    valid = (age < buffer.size).astype(jnp.float32)
+    total = jnp.sum(buffer.data.cost[indices] * valid)
+    return total / jnp.maximum(valid.sum(), 1.0)
+
+
 def current_lambda(state: TrainingState) -> jax.Array:
     """The multiplier the actor uses: the fixed penalty, or the learned one."""
     config = state.config
@@ -117,8 +132,9 @@ def init(key: jax.Array, config: Config, spec: EnvSpec) -> TrainingState:
 
 def update(state: TrainingState, batch: Transition, key: jax.Array
            ) -> tuple[TrainingState, dict[str, jax.Array]]:
-    """One step: temperature and multiplier (on the current policy), reward and cost
-    critics, actor on the penalised critic, then both target ensembles."""
+    """One step: temperature and multiplier, reward and cost critics, actor on the penalised
+    critic, then both target ensembles. The multiplier ascends on J_c - q_limit, J_c from
+    `config.constraint_estimate` (the recent cost rate of collection by default)."""
     config, spec = state.config, state.spec
     networks = make_networks(config, spec)
     policy_opt, q_opt, alpha_opt, cost_q_opt, lambda_opt = _optimizers(config)
@@ -134,15 +150,21 @@ def update(state: TrainingState, batch: Transition, key: jax.Array
         p.log_alpha, state.alpha_opt_state, log_prob, config.entropy_target(spec.action_size))
     alpha = jnp.exp(log_alpha)
 
-    # J_c: the pessimistic discounted cost of the current policy on replay states.
+    # J_c: what the policy incurs lately (default), or its pessimistic cost Q on replay states.
     cost_q_policy = losses.pessimistic_cost_q(networks, p.cost_q, batch.obs, action).mean()
-    q_limit = config.q_limit(episode_length(config, spec))
+    horizon = episode_length(config, spec)
+    q_limit = config.q_limit(horizon)
+    cost_rate = recent_cost_rate(state.buffer, config.constraint_window_steps)
+    if config.constraint_estimate == "recent_cost":
+        cost_estimate = cost_rate * config.discounted_horizon(horizon)
+    else:
+        cost_estimate = cost_q_policy
     lambda_param, lambda_opt_state = p.lambda_param, state.lambda_opt_state
     metrics = {}
     if config.learns_lambda:
         lambda_step = make_gradient_step(losses.lambda_loss, lambda_opt)
         lambda_l, lambda_stats, new_param, new_opt_state = lambda_step(
-            p.lambda_param, state.lambda_opt_state, cost_q_policy, q_limit,
+            p.lambda_param, state.lambda_opt_state, cost_estimate, q_limit,
             config.lambda_parameterization)
         # Warm-up: lambda holds its initial value until the cost critics have learned.
         learning = state.env_steps >= config.lambda_warmup_env_steps
@@ -185,6 +207,7 @@ def update(state: TrainingState, batch: Transition, key: jax.Array
         "train/cost_critic_loss": cost_critic_l, "train/cost_q": cost_q_policy,
         "train/target_cost_q": cost_stats.target_cost_q_mean, "train/lambda": lam,
         "train/cost_q_limit": jnp.asarray(q_limit, jnp.float32),
+        "train/cost_estimate": cost_estimate, "train/recent_cost_rate": cost_rate,
     })
     return state, metrics
 

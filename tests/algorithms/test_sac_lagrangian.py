@@ -207,6 +207,66 @@ def test_update_metrics_and_lambda_direction():
     np.testing.assert_allclose(sac_lagrangian.current_lambda(fixed), 0.7, rtol=1e-6)
 
 
+def _buffer_with_costs(costs, capacity):
+    """A replay buffer of `capacity` slots into which `costs` were added in order, in
+    batches of 2 (as two envs collect), wrapping around."""
+    from rlcore import loop, replay
+
+    buffer = replay.init(loop.empty_transition(3, 1), capacity)
+    costs = jnp.asarray(costs, jnp.float32).reshape(-1, 2)
+    for pair in costs:
+        item = jax.tree.map(lambda x: jnp.zeros((2, *x.shape), x.dtype),
+                            loop.empty_transition(3, 1))
+        buffer = replay.add(buffer, item._replace(cost=pair))
+    return buffer
+
+
+def test_recent_cost_rate_by_hand():
+    # 10 costs into 8 slots: the ring holds the last 8, the newest at slot 1.
+    costs = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+    buffer = _buffer_with_costs(costs, capacity=8)
+    rate = sac_lagrangian.recent_cost_rate
+    chex.assert_shape(rate(buffer, 4), ())
+    np.testing.assert_allclose(rate(buffer, 3), 1.0 / 3.0, rtol=1e-6)  # 1, 0, 0
+    np.testing.assert_allclose(rate(buffer, 4), 0.25, rtol=1e-6)  # 0, 1, 0, 0
+    np.testing.assert_allclose(rate(buffer, 8), 3.0 / 8.0, rtol=1e-6)  # the last 8
+    np.testing.assert_allclose(rate(buffer, 100), 3.0 / 8.0, rtol=1e-6)  # capped at capacity
+    # Partly filled: only the filled slots count.
+    np.testing.assert_allclose(rate(_buffer_with_costs([1.0, 0.0, 0.0, 0.0], 8), 8), 0.25,
+                               rtol=1e-6)
+    np.testing.assert_allclose(rate(_buffer_with_costs([], 8), 8), 0.0)
+
+
+@pytest.mark.parametrize("estimate, recent_cost, rises", [
+    ("recent_cost", 1.0, True),  # incurs cost 1 per step against a limit of 0.5: up
+    ("recent_cost", 0.0, False),  # incurs none (old costly steps outside the window): down
+    ("cost_q", 1.0, False),  # a fresh critic estimates ~0 cost, whatever was incurred: down
+])
+def test_multiplier_follows_the_constraint_estimate(estimate, recent_cost, rises):
+    """The recent cost rate, converted by (1 - gamma_c^T) / (1 - gamma_c), is compared with
+    q_limit: lambda rises iff the policy lately incurred more than the limit."""
+    config = _config(cost_limit_per_step=0.5, lambda_lr=1e-2, lambda_warmup_env_steps=0,
+                     constraint_estimate=estimate, constraint_window_steps=8)
+    key_init, key_batch, key_update = jax.random.split(jax.random.key(4), 3)
+    state = sac_lagrangian.init(key_init, config, SPEC)
+    # 16 old steps with cost 1, then 8 recent steps with `recent_cost`.
+    buffer = _buffer_with_costs([1.0] * 16 + [recent_cost] * 8, capacity=64)
+    state = state.replace(buffer=buffer)
+    new_state, metrics = sac_lagrangian.update(state, _batch(key_batch, 0.0), key_update)
+    horizon = (1 - 0.99**200) / (1 - 0.99)
+    np.testing.assert_allclose(metrics["train/recent_cost_rate"], recent_cost, rtol=1e-6)
+    if estimate == "recent_cost":
+        np.testing.assert_allclose(metrics["train/cost_estimate"], recent_cost * horizon,
+                                   rtol=1e-5)
+        np.testing.assert_allclose(metrics["train/cost_violation"],
+                                   (recent_cost - 0.5) * horizon, rtol=1e-5)
+    else:
+        np.testing.assert_allclose(metrics["train/cost_estimate"], metrics["train/cost_q"])
+    lam_before = float(sac_lagrangian.current_lambda(state))
+    lam_after = float(sac_lagrangian.current_lambda(new_state))
+    assert (lam_after > lam_before) if rises else (lam_after < lam_before)
+
+
 def test_limit_conversion_by_hand():
     gamma, horizon = 0.95, 40
     per_episode = _config(cost_limit_per_episode=8.0, cost_discount=gamma)
@@ -231,6 +291,8 @@ def test_limit_conversion_by_hand():
     ("lambda_parameterization", dict(lambda_parameterization="relu")),
     ("cost_discount", dict(cost_discount=1.0)),
     ("fixed_lambda", dict(fixed_lambda=-1.0)),
+    ("constraint_estimate", dict(constraint_estimate="episode_q")),
+    ("constraint_window_steps", dict(constraint_window_steps=0)),
 ])
 def test_bad_config_names_field(field, kwargs):
     with pytest.raises(ValueError, match=field):
