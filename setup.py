@@ -32,7 +32,9 @@ setup(
         # (wants gymnasium>=1.1) cannot be resolved together; `.ci/install` installs gymnax with
         # --no-deps after this extra. Both work at run time.
         "dev": ["pytest>=7", "pytest-timeout", "ruff", "simglucose==0.2.11", "setuptools<81",
-                "seaborn"],
+                "seaborn",
+                # colabs/ notebooks, executed by tests/notebooks (`pytest -m notebooks`)
+                "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6"],
     },
     entry_points={
         "console_scripts": [
