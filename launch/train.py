@@ -136,8 +136,9 @@ def train_algo(algo, env, config):
     if not hasattr(algo, "make_learner") or FLAGS.num_seeds < 1:
         _usage_error("--devices and --num_seeds >= 1 work with the off-policy algorithms "
                      "(sac, sac_lagrangian, mpo).")
-    if FLAGS.num_seeds > 1 and (FLAGS.devices or 1) > 1:
-        _usage_error("--num_seeds > 1 runs on one device; drop --devices.")
+    if FLAGS.num_seeds > 1 and (FLAGS.devices or 1) > 1 and FLAGS.num_seeds % FLAGS.devices:
+        _usage_error(f"--num_seeds={FLAGS.num_seeds} must be divisible by "
+                     f"--devices={FLAGS.devices}: the seeds are split across the devices.")
     from rlcore import config as config_lib
     from rlcore import runner, seeds
 
@@ -146,7 +147,8 @@ def train_algo(algo, env, config):
     if FLAGS.num_seeds > 1:
         return seeds.train_seeds(env, learner, config, config_dict,
                                  seeds=range(FLAGS.seed, FLAGS.seed + FLAGS.num_seeds),
-                                 workdir=FLAGS.workdir, progress=FLAGS.progress)
+                                 workdir=FLAGS.workdir, progress=FLAGS.progress,
+                                 devices=FLAGS.devices)
     return runner.train_off_policy(env, learner, config, config_dict, seed=FLAGS.seed,
                                    workdir=FLAGS.workdir, progress=FLAGS.progress,
                                    devices=FLAGS.devices)
@@ -218,6 +220,10 @@ def main(argv, config_cls):
 
         evaluate.report_agent(env, result.policy, result.params, FLAGS.eval_days, FLAGS.seed,
                               FLAGS.workdir, agent_name=FLAGS.algo)
+    if FLAGS.env.startswith("glucose/") and hasattr(result, "latent_policy"):  # PEARL
+        from algorithms.pearl import glucose_eval
+
+        glucose_eval.report(env, config, result, FLAGS.eval_days, FLAGS.seed, FLAGS.workdir)
 
 
 def run():

@@ -11,6 +11,11 @@ Each evaluation gives one metrics row per seed and a summary row: the mean over 
 every metric under its own name, and for `eval/return` and `eval/cost` the interquartile
 mean and its bootstrap 95% confidence interval over seeds (`rlcore.stats`), named
 `eval/return_iqm`, `eval/return_iqm_ci_low`, `eval/return_iqm_ci_high`.
+
+With `devices=D` the seed axis is split across D devices (`jax.sharding`: each device runs
+S / D seeds; nothing crosses devices, as the seeds are independent). With a run directory
+and `config.checkpoint_every_evals`, the S-seed state is checkpointed like a single run and
+calling `train_seeds` again on the directory resumes it.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ import numpy as np
 
 from envs import wrappers
 from envs.base import Env
+from rlcore import checkpoint as ckpt
 from rlcore import logging as rl_logging
-from rlcore import loop, runner, stats
+from rlcore import loop, runner, sharding, stats
 from rlcore.config import OffPolicyConfig
 
 SUMMARIZED = ("eval/return", "eval/cost")
@@ -42,6 +48,7 @@ class SeedsProgram(NamedTuple):
     evaluate: Callable  # jitted: (policy_params (S, ...), keys (S,)) -> {name: (S,)}
     eval_keys: jax.Array  # (S,) per-seed evaluation root keys
     seeds: tuple[int, ...]
+    put: Callable  # places a restored state as `state` is placed (split across devices)
 
 
 class SeedsResult(NamedTuple):
@@ -53,17 +60,23 @@ class SeedsResult(NamedTuple):
 
 
 def make_program(env: Env, learner: loop.Learner, config: OffPolicyConfig,
-                 seeds: Sequence[int]) -> SeedsProgram:
+                 seeds: Sequence[int], devices: int | None = None) -> SeedsProgram:
     """Builds the S-seed initial state and the jitted prefill / chunk / evaluate.
 
+    `devices` > 1 splits the seed axis of the state across that many devices.
+
     Raises:
-      ValueError: no seeds, or a seed given twice.
+      ValueError: no seeds, a seed given twice, or S not divisible by `devices`.
     """
     seeds = tuple(int(s) for s in seeds)
     if not seeds:
         raise ValueError("train_seeds needs at least one seed.")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds}.")
+    mesh = None
+    if devices is not None and devices != 1:
+        mesh = sharding.make_mesh(devices)
+        sharding.check_divisible("num_seeds", len(seeds), mesh)
     # Per seed, the keys `train_off_policy(seed=s)` derives, stacked: four (S,) arrays.
     key_init, key_env, key_loop, key_eval = jax.vmap(
         lambda seed: tuple(jax.random.split(jax.random.key(seed), 4)))(
@@ -84,10 +97,23 @@ def make_program(env: Env, learner: loop.Learner, config: OffPolicyConfig,
         return jax.lax.scan(iteration, state, None, length=config.iterations_per_eval)
 
     evaluate = loop.make_evaluate(env, learner, config.num_eval_envs, config.episode_length)
+    if mesh is None:
+        put = lambda tree: tree  # noqa: E731
+        chunk_jit = jax.jit(jax.vmap(chunk), donate_argnums=0)
+        prefill_jit = jax.jit(jax.vmap(prefill), donate_argnums=0)
+    else:
+        # Every leaf has the seed axis first: split it, so each device runs its own seeds.
+        state_shardings = sharding.batch_shardings(state, mesh)
+        put = lambda tree: jax.device_put(tree, state_shardings)  # noqa: E731
+        state = put(state)
+        chunk_jit = jax.jit(jax.vmap(chunk), donate_argnums=0, in_shardings=(state_shardings,),
+                            out_shardings=(state_shardings, sharding.batch_sharded(mesh)))
+        prefill_jit = jax.jit(jax.vmap(prefill), donate_argnums=0,
+                              in_shardings=(state_shardings,), out_shardings=state_shardings)
     return SeedsProgram(
-        state=state, prefill=_Unchecked(jax.jit(jax.vmap(prefill), donate_argnums=0)),
-        chunk=_Unchecked(jax.jit(jax.vmap(chunk), donate_argnums=0)),
-        evaluate=_Unchecked(jax.jit(jax.vmap(evaluate))), eval_keys=key_eval, seeds=seeds)
+        state=state, prefill=_Unchecked(prefill_jit), chunk=_Unchecked(chunk_jit),
+        evaluate=_Unchecked(jax.jit(jax.vmap(evaluate))), eval_keys=key_eval, seeds=seeds,
+        put=put)
 
 
 class _Unchecked:
@@ -129,7 +155,8 @@ def summary_row(rows: Sequence[dict[str, float]]) -> dict[str, float]:
 def train_seeds(env: Env, learner: loop.Learner, config: OffPolicyConfig, config_dict: dict,
                 seeds: Sequence[int] = (0,), workdir: str | None = None,
                 progress: bool | None = None,
-                on_eval: Callable[[int, dict], None] | None = None) -> SeedsResult:
+                on_eval: Callable[[int, dict], None] | None = None,
+                devices: int | None = None) -> SeedsResult:
     """Runs `config.total_env_steps` of training (per seed) for every seed in one program.
 
     Args:
@@ -137,24 +164,39 @@ def train_seeds(env: Env, learner: loop.Learner, config: OffPolicyConfig, config
         (`on_eval` gets the summary row).
       seeds: the seeds, one independent run each (`range(s0, s0 + N)` for `--num_seeds=N`).
       workdir: run directory: `config.json`, the summary `metrics.csv` and TensorBoard events,
-        and each seed's own under `seed_<s>/`. No checkpoints: a run starts over.
+        each seed's own under `seed_<s>/`, and (with `config.checkpoint_every_evals`) orbax
+        checkpoints of the S-seed state; a second call on the directory resumes from the
+        newest readable one (a killed run loses at most one checkpoint interval).
+      devices: split the seeds across this many devices (S must be divisible by it).
 
     `train/env_steps_per_s` counts the env steps of all seeds.
     """
-    if workdir is not None:
-        runner.check_workdir_config(workdir, dict(config_dict, seeds=list(seeds)))
-    program = make_program(env, learner, config, seeds)
-    state = program.prefill(program.state)
+    resuming = workdir is not None and runner.check_workdir_config(
+        workdir, dict(config_dict, seeds=list(seeds)))
+    program = make_program(env, learner, config, seeds, devices)
+    checkpointer = (ckpt.Checkpointer(workdir) if workdir and config.checkpoint_every_evals
+                    else None)
+    start_eval = 0
+    if resuming and checkpointer is not None and checkpointer.steps():
+        state, start_eval = checkpointer.restore(program.state)
+        state = program.put(state)
+    else:
+        state = program.prefill(program.state)
     chunk, compile_s = loop.timed_compile(program.chunk, state)
-    logger = rl_logging.MetricsLogger(workdir)
+    env_steps_now = int(np.asarray(jax.device_get(state.training_state.env_steps))[0])
+    logger = rl_logging.MetricsLogger(workdir, resume=start_eval > 0)
     seed_loggers = {s: rl_logging.MetricsLogger(
-        None if workdir is None else os.path.join(workdir, f"seed_{s}")) for s in program.seeds}
+        None if workdir is None else os.path.join(workdir, f"seed_{s}"), resume=start_eval > 0)
+        for s in program.seeds}
+    for each in (logger, *seed_loggers.values()):
+        each.truncate_after(env_steps_now)
     num_seeds = len(program.seeds)
     steps_per_chunk = config.iterations_per_eval * config.num_envs
     show = progress if progress is not None else workdir is not None
-    bar = rl_logging.make_progress(config.num_evals * steps_per_chunk, enabled=show)
+    bar = rl_logging.make_progress(config.num_evals * steps_per_chunk,
+                                   initial=start_eval * steps_per_chunk, enabled=show)
     try:
-        for eval_index in range(config.num_evals):
+        for eval_index in range(start_eval, config.num_evals):
             start = time.perf_counter()
             state, chunk_metrics = chunk(state)
             chunk_metrics = jax.device_get(chunk_metrics)
@@ -180,10 +222,16 @@ def train_seeds(env: Env, learner: loop.Learner, config: OffPolicyConfig, config
             bar.set_postfix({"eval/return_iqm": f"{summary['eval/return_iqm']:.1f}"})
             if on_eval is not None:
                 on_eval(int(env_steps[0]), summary)
+            last = eval_index + 1 == config.num_evals
+            if checkpointer is not None and (
+                    (eval_index + 1) % config.checkpoint_every_evals == 0 or last):
+                checkpointer.save(eval_index + 1, state)
     finally:
         bar.close()
         for each in (logger, *seed_loggers.values()):
             each.close()
+        if checkpointer is not None:
+            checkpointer.close()
     return SeedsResult(params=jax.vmap(learner.policy_params)(state.training_state),
                        policy=learner.policy, metrics=logger.history,
                        per_seed={s: seed_loggers[s].history for s in program.seeds},

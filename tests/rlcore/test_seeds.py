@@ -1,5 +1,10 @@
 """Many seeds in one jit: seed s of the batch is the single run with seed s, and it is cheap."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import time
 
 import jax
@@ -93,3 +98,88 @@ def test_eight_seeds_in_one_jit_take_less_than_three_times_one_seed():
           f" s), 8 seeds {wall_eight:.1f} s (compile {eight.metrics[0]['train/compile_s']:.1f}"
           f" s), ratio {wall_eight / wall_one:.2f}; steady-state time ratio {steady:.2f}")
     assert wall_eight < 3.0 * wall_one
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_multi_seed_run_resumes_to_the_same_parameters(tmp_path):
+    env = envs.make("classic/pendulum")
+    config = sac.Config(**{**TINY.__dict__, "checkpoint_every_evals": 1})
+    learner = sac.make_learner(config, env.spec)
+    full = seeds.train_seeds(env, learner, config, {}, seeds=(1, 5),
+                             workdir=str(tmp_path / "full"), progress=False)
+    killed_dir = str(tmp_path / "killed")
+    evals_seen = []
+
+    def kill_in_second_eval(step, row):
+        evals_seen.append(step)
+        if len(evals_seen) == 2:  # after the 2nd evaluation, before its checkpoint
+            raise Killed()
+
+    with pytest.raises(Killed):
+        seeds.train_seeds(env, learner, config, {}, seeds=(1, 5), workdir=killed_dir,
+                          progress=False, on_eval=kill_in_second_eval)
+    resumed = seeds.train_seeds(env, learner, config, {}, seeds=(1, 5), workdir=killed_dir,
+                                progress=False)
+    for a, b in zip(_leaves(resumed.state.training_state.params),
+                    _leaves(full.state.training_state.params)):
+        np.testing.assert_array_equal(a, b)
+    assert [r["step"] for r in resumed.metrics] == [r["step"] for r in full.metrics]
+    assert [r["step"] for r in resumed.per_seed[5]] == [r["step"] for r in full.per_seed[5]]
+    np.testing.assert_allclose([r["eval/return"] for r in resumed.per_seed[5]],
+                               [r["eval/return"] for r in full.per_seed[5]])
+    # A different seed list is a different run: refused, naming the field.
+    with pytest.raises(ValueError, match="seeds"):
+        seeds.train_seeds(env, learner, config, {}, seeds=(1, 6), workdir=killed_dir,
+                          progress=False)
+
+
+SEEDS_ON_DEVICES = textwrap.dedent("""
+    import json
+    import jax
+    import numpy as np
+    import envs
+    from algorithms import sac
+    from rlcore import seeds
+    from tests.rlcore.test_seeds import TINY
+
+    assert jax.device_count() == 4, jax.devices()
+    env = envs.make("classic/pendulum")
+    learner = sac.make_learner(TINY, env.spec)
+    out = {}
+    for devices in (None, 4):
+        result = seeds.train_seeds(env, learner, TINY, {}, seeds=(0, 1, 2, 3), progress=False,
+                                   devices=devices)
+        params = result.state.training_state.params
+        out[str(devices)] = {
+            "params": [np.asarray(x).tolist() for x in jax.tree.leaves(params)],
+            "param_shards": [list(s.data.shape) for s in
+                             jax.tree.leaves(params)[0].addressable_shards],
+            "obs_devices": len(result.state.env_state.obs.sharding.device_set),
+        }
+    try:
+        seeds.make_program(env, learner, TINY, (0, 1, 2), devices=4)
+        out["error"] = None
+    except ValueError as err:
+        out["error"] = str(err)
+    print("RESULT" + json.dumps(out))
+""")
+
+
+def test_seeds_split_across_four_host_devices_match_one_device():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu", PYTHONPATH=root)
+    proc = subprocess.run([sys.executable, "-c", SEEDS_ON_DEVICES], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.split("RESULT", 1)[1])
+    one, four = out["None"], out["4"]
+    for a, b in zip(one["params"], four["params"]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+    # The seed axis (4 seeds) is split: one seed's parameters and envs on each device.
+    assert four["obs_devices"] == 4 and one["obs_devices"] == 1
+    assert all(shape[0] == 1 for shape in four["param_shards"])
+    assert "num_seeds" in out["error"]
