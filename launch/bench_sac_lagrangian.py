@@ -1,22 +1,68 @@
-"""SAC-Lagrangian throughput on classic/pendulum: training env steps/s and gradient steps/s.
+"""SAC-Lagrangian benchmarks: throughput (suite `sac_lagrangian`) and the learning comparisons
+of Ha et al. 2020 (suites `sac_lagrangian_glucose`, `sac_lagrangian_quadruped`,
+`sac_lagrangian_multitask`, thin modules over the functions here).
 
     python -m launch.benchmark --suite=sac_lagrangian
+    python -m launch.benchmark --suite=sac_lagrangian_glucose      # likewise _quadruped, _multitask
+    python -m launch.bench_sac_lagrangian --group=glucose   # trains one group's missing runs
 
-1, 16 and 128 envs at one gradient step per env step, and 128 envs with 8 gradient steps
-per iteration (brax's CheetahRun ratio), as the `sac` suite, so the two compare: the same
-(256, 256) networks and batch 256, plus twin cost critics and the multiplier (default
-budget; pendulum has no cost, the work is the same). Each row times the second of two chunks
-(`launch.benchmark.algorithm_throughput`), compilation excluded.
+Throughput: 1, 16 and 128 envs at one gradient step per env step, and 128 envs with 8
+gradient steps per iteration (brax's CheetahRun ratio), as the `sac` suite, so the two
+compare: the same (256, 256) networks and batch 256, plus twin cost critics and the
+multiplier (default budget; pendulum has no cost, the work is the same). Each row times the
+second of two chunks (`launch.benchmark.algorithm_throughput`), compilation excluded.
+
+Comparisons (`VARIANTS`, the same seeds, step budgets and networks in every row): SAC
+(`algorithms.sac`), SAC with a fixed cost penalty lambda (`Config.fixed_lambda`, a small and
+a large one) and SAC-Lagrangian (learned lambda, `constraint_estimate="recent_cost"`).
+
+  * glucose: the `ap_lagrangian` preset (`launch/presets.py`: glucose/adults, no meal
+    announcement, cost = 1 per step below 70 mg/dL, at most 1% of the steps). Each agent is
+    evaluated with `envs.glucose.evaluation` (the machinery of `launch.evaluate`) on
+    `GLUCOSE_EVAL_DAYS` held-out meal days per patient (seed 1000; training seeds from 0).
+  * quadruped: `mjx/quadruped-walk` (cost = 1 per step with |pitch| > 15 deg or |roll| > 30
+    deg), the default budget of 25 violations per 1000-step episode; deterministic
+    evaluation episodes of the loop (return, violations per episode) and the violations per
+    training episode.
+  * multitask: SAC-Lagrangian on `mjx/quadruped-multitask` (four tasks, 3 m x 3 m workspace)
+    with Ha et al.'s task scheduler and without it (a task drawn at random per episode); the
+    task vector is appended to the observation (`TaskInObservation`). Workspace exits per 100
+    episodes of the final stochastic policy from random start poses (`count_workspace_exits`).
+
+Each run's result is saved under `benchmarks/sac_lagrangian_compare/<group>/<run>.json` with
+its config; a suite trains only the runs without a saved result of the same config (so
+groups can be trained in separate processes with `--group`), then reads them all.
 """
 
 from __future__ import annotations
 
-from launch.benchmark import algorithm_throughput
+import json
+import os
+import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULT_DIR = os.path.join(ROOT, "benchmarks", "sac_lagrangian_compare")
 SETTINGS = [(1, 1.0), (16, 1.0), (128, 1.0), (128, 8 / 128)]
+
+# (name, algorithm, fixed lambda or None)
+VARIANTS = (("sac", "sac", None), ("penalty_0.1", "sac_lagrangian", 0.1),
+            ("penalty_10", "sac_lagrangian", 10.0), ("lagrangian", "sac_lagrangian", None))
+SEEDS = (0,)
+GLUCOSE_STEPS = 200_000
+GLUCOSE_EVAL_DAYS = 10
+GLUCOSE_EVAL_SEED = 1000
+QUADRUPED_STEPS = 100_000
+EXIT_EPISODES = 100
+# Networks and loop of the quadruped runs (a CPU budget, far below Ha et al.'s).
+QUADRUPED_CONFIG = dict(num_envs=16, batch_size=256, replay_capacity=200_000, warmup_steps=5_000,
+                        learning_starts=5_000, grad_steps_per_env_step=0.25,
+                        eval_every_steps=50_000, num_eval_envs=8, hidden_sizes=(128, 128),
+                        checkpoint_every_evals=0)
 
 
 def run_suite(quick: bool = False) -> list[dict]:
+    from launch.benchmark import algorithm_throughput
+
     settings = SETTINGS[:2] if quick else SETTINGS
     rows = []
     for num_envs, ratio in settings:
@@ -24,3 +70,367 @@ def run_suite(quick: bool = False) -> list[dict]:
         rows.append(algorithm_throughput("sac_lagrangian", "classic/pendulum", num_envs, ratio,
                                          steps, hidden_sizes=(256, 256), batch_size=256))
     return rows
+
+
+# ------------------------------------------------------------------------- shared helpers
+
+
+def _cached(group: str, run: str, key: dict, quick: bool, compute) -> dict:
+    """The saved result of `run` if its `key` (config) matches, else `compute()` saved."""
+    directory = os.path.join(RESULT_DIR, ("quick_" if quick else "") + group)
+    path = os.path.join(directory, f"{run}.json")
+    key = json.loads(json.dumps(key, default=str))
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+        if saved.get("key") == key:
+            return saved["result"]
+    start = time.perf_counter()
+    result = compute()
+    result["wall_s"] = round(time.perf_counter() - start)
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"key": key, "result": result}, f, indent=1)
+    return result
+
+
+def _config(algo_name: str, fixed_lambda: float | None, overrides: dict):
+    import algorithms
+
+    algo = algorithms.get(algo_name)
+    if algo_name == "sac":
+        overrides = {k: v for k, v in overrides.items() if hasattr(algo.Config(), k)}
+    else:
+        overrides = dict(overrides, fixed_lambda=fixed_lambda)
+    return algo, algo.Config(**overrides)
+
+
+def _final(metrics: list[dict], name: str, last: int = 2) -> float:
+    import numpy as np
+
+    values = [row[name] for row in metrics[-last:] if name in row]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _train_summary(metrics: list[dict]) -> dict:
+    """Violations per training episode over the whole run and the last chunks, final lambda."""
+    import numpy as np
+
+    costs = [row["train/episode_cost"] for row in metrics
+             if np.isfinite(row.get("train/episode_cost", np.nan))]
+    return {"train_cost_per_episode": float(np.mean(costs)) if costs else float("nan"),
+            "train_cost_per_episode_last": _final(metrics, "train/episode_cost"),
+            "train_length_last": _final(metrics, "train/episode_length"),
+            "lambda": _final(metrics, "train/lambda", 1),
+            "curve": [{k: round(float(v), 4) for k, v in row.items()
+                       if k in ("step", "eval/return", "eval/cost", "train/lambda",
+                                "train/episode_cost", "train/episode_length",
+                                "train/recent_cost_rate", "train/cost_estimate")}
+                      for row in metrics]}
+
+
+# ----------------------------------------------------------------------------- glucose
+
+
+def glucose_overrides(quick: bool) -> tuple[str, dict, dict]:
+    """(env name, env args, config overrides as values) of the `ap_lagrangian` preset."""
+    import algorithms
+    from launch import presets
+    from rlcore.config import apply_overrides, to_dict
+
+    preset = presets.get("ap_lagrangian")
+    config = apply_overrides(algorithms.get(preset.algo).Config(), preset.config)
+    overrides = {k: v for k, v in to_dict(config).items()
+                 if k in preset.config or k in ("cost_limit_per_step",)}
+    overrides["total_env_steps"] = 8_192 if quick else GLUCOSE_STEPS
+    if quick:
+        overrides.update(eval_every_steps=4_096, warmup_steps=1_000, learning_starts=1_000,
+                         checkpoint_every_evals=0)
+    overrides["checkpoint_every_evals"] = 0
+    return preset.env, dict(preset.env_args), overrides
+
+
+def glucose_run(variant: str, seed: int, quick: bool = False) -> dict:
+    name, algo_name, fixed_lambda = {v[0]: v for v in VARIANTS}[variant]
+    env_name, env_args, overrides = glucose_overrides(quick)
+    days = 1 if quick else GLUCOSE_EVAL_DAYS
+    key = {"env": env_name, "env_args": env_args, "algo": algo_name, "config": overrides,
+           "fixed_lambda": fixed_lambda, "seed": seed, "eval_days": days,
+           "eval_seed": GLUCOSE_EVAL_SEED}
+
+    def compute():
+        import envs
+        from envs.glucose import evaluation
+
+        env = envs.make(env_name, **env_args)
+        algo, config = _config(algo_name, fixed_lambda, overrides)
+        result = algo.train(env, config, seed=seed, progress=False)
+        out, _ = evaluation.evaluate(
+            env, {name: evaluation.policy_controller(result.policy, result.params)}, days,
+            GLUCOSE_EVAL_SEED)
+        group = next(iter(out["groups"].values()))[name]
+        return {"eval": {k: float(v) for k, v in group.items()},
+                "eval_return": _final(result.metrics, "eval/return"),
+                "eval_cost_rate": _final(result.metrics, "eval/cost_rate"),
+                **_train_summary(result.metrics)}
+
+    return _cached("glucose", f"{variant}_seed{seed}", key, quick, compute)
+
+
+def glucose_baselines(quick: bool = False) -> dict:
+    """basal-bolus (meal announced) and PID on the same held-out days, for reference."""
+    env_name, env_args, _ = glucose_overrides(quick)
+    days = 1 if quick else GLUCOSE_EVAL_DAYS
+
+    def compute():
+        import envs
+        from envs.glucose import controllers, evaluation
+
+        env = envs.make(env_name, **env_args)
+        out, _ = evaluation.evaluate(
+            env, {n: controllers.make(n, env.dt_min) for n in ("basal_bolus", "pid")}, days,
+            GLUCOSE_EVAL_SEED)
+        return {"controllers": {n: {k: float(v) for k, v in s.items()}
+                                for n, s in next(iter(out["groups"].values())).items()}}
+
+    key = {"env": env_name, "env_args": env_args, "days": days, "seed": GLUCOSE_EVAL_SEED}
+    return _cached("glucose", "baselines", key, quick, compute)
+
+
+def glucose_suite(quick: bool = False) -> list[dict]:
+    from launch.benchmark import device_name
+
+    _, _, overrides = glucose_overrides(quick)
+    days = 1 if quick else GLUCOSE_EVAL_DAYS
+    rows = []
+    for variant, _, fixed_lambda in VARIANTS:
+        for seed in SEEDS:
+            r = glucose_run(variant, seed, quick)
+            e = r["eval"]
+            rows.append({
+                "suite": "sac_lagrangian_glucose", "name": variant, "seed": seed,
+                "env_steps": overrides["total_env_steps"], "tir": round(100 * e["tir"], 1),
+                "tbr70": round(100 * e["tbr70"], 2), "tbr54": round(100 * e["tbr54"], 2),
+                "tar180": round(100 * e["tar180"], 1), "mean_bg": round(e["mean"], 1),
+                "train_cost_rate_last": round(r["train_cost_per_episode_last"]
+                                              / r["train_length_last"], 4),
+                "lambda": "learned: " + f"{r['lambda']:.3g}" if variant == "lagrangian"
+                else ("" if fixed_lambda is None else fixed_lambda),
+                "eval_days": 10 * days, "train_wall_s": r["wall_s"], "device": device_name()})
+    for name, e in glucose_baselines(quick)["controllers"].items():
+        rows.append({"suite": "sac_lagrangian_glucose", "name": name, "seed": "",
+                     "env_steps": "", "tir": round(100 * e["tir"], 1),
+                     "tbr70": round(100 * e["tbr70"], 2), "tbr54": round(100 * e["tbr54"], 2),
+                     "tar180": round(100 * e["tar180"], 1), "mean_bg": round(e["mean"], 1),
+                     "eval_days": 10 * days, "device": device_name()})
+    return rows
+
+
+# --------------------------------------------------------------------------- quadruped
+
+
+def quadruped_overrides(quick: bool) -> dict:
+    overrides = dict(QUADRUPED_CONFIG, total_env_steps=8_192 if quick else QUADRUPED_STEPS)
+    if quick:
+        overrides.update(eval_every_steps=4_096, warmup_steps=1_000, learning_starts=1_000,
+                         num_eval_envs=2)
+    return overrides
+
+
+def quadruped_run(variant: str, seed: int, quick: bool = False) -> dict:
+    name, algo_name, fixed_lambda = {v[0]: v for v in VARIANTS}[variant]
+    overrides = quadruped_overrides(quick)
+    key = {"env": "mjx/quadruped-walk", "algo": algo_name, "config": overrides,
+           "fixed_lambda": fixed_lambda, "seed": seed}
+
+    def compute():
+        import envs
+
+        algo, config = _config(algo_name, fixed_lambda, overrides)
+        result = algo.train(envs.make("mjx/quadruped-walk"), config, seed=seed, progress=False)
+        return {"eval_return": _final(result.metrics, "eval/return"),
+                "eval_cost": _final(result.metrics, "eval/cost"),
+                "eval_length": _final(result.metrics, "eval/length"),
+                **_train_summary(result.metrics)}
+
+    return _cached("quadruped", f"{variant}_seed{seed}", key, quick, compute)
+
+
+def quadruped_suite(quick: bool = False) -> list[dict]:
+    from launch.benchmark import device_name
+
+    overrides = quadruped_overrides(quick)
+    rows = []
+    for variant, _, fixed_lambda in VARIANTS:
+        for seed in SEEDS:
+            r = quadruped_run(variant, seed, quick)
+            rows.append({
+                "suite": "sac_lagrangian_quadruped", "name": variant, "seed": seed,
+                "env_steps": overrides["total_env_steps"],
+                "eval_return": round(r["eval_return"], 1),
+                "eval_violations_per_episode": round(r["eval_cost"], 1),
+                "eval_length": round(r["eval_length"]),
+                "train_violations_per_episode": round(r["train_cost_per_episode"], 1),
+                "train_violations_per_episode_last": round(r["train_cost_per_episode_last"], 1),
+                "lambda": "learned: " + f"{r['lambda']:.3g}" if variant == "lagrangian"
+                else ("" if fixed_lambda is None else fixed_lambda),
+                "train_wall_s": r["wall_s"], "device": device_name()})
+    return rows
+
+
+# --------------------------------------------------------------------------- multitask
+
+
+def make_multitask_env(scheduler: bool):
+    """`mjx/quadruped-multitask` with the task vector appended to the observation; without
+    the scheduler, a task drawn uniformly at every episode start (TaskVectorWrapper's)."""
+    from envs.mjx import legged_wrappers as lw
+    from envs.mjx.quadruped import QuadrupedWalk
+
+    if scheduler:
+        return TaskInObservation(lw.make_ha2020_env())
+    # make_ha2020_env's stack without TaskSchedulerWrapper, its defaults.
+    env = QuadrupedWalk(name="mjx/quadruped-multitask", random_initial_yaw=True,
+                        init_xy_half_range_m=1.0, episode_length=1000)
+    env = lw.ButterworthActionFilter(lw.WorkspaceWrapper(lw.TaskVectorWrapper(env)))
+    return TaskInObservation(env, draw_task_per_episode=True)
+
+
+class TaskInObservation:
+    """Appends `State.task` (3,) to the observation, so one policy can serve every task
+    (Ha et al. feed the task vector to the policy)."""
+
+    def __init__(self, env, draw_task_per_episode: bool | None = None):
+        import dataclasses
+
+        self.env = env
+        self._spec = dataclasses.replace(env.spec, obs_size=env.spec.obs_size + 3)
+        if draw_task_per_episode is not None:
+            self.draw_task_per_episode = draw_task_per_episode
+
+    @property
+    def spec(self):
+        return self._spec
+
+    @property
+    def unwrapped(self):
+        return getattr(self.env, "unwrapped", self.env)
+
+    def __getattr__(self, name):
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    def _with_task(self, state):
+        import jax.numpy as jnp
+
+        return state.replace(obs=jnp.concatenate([state.obs, state.task], axis=-1))
+
+    def reset(self, key, task=None):
+        return self._with_task(self.env.reset(key, task=task))
+
+    def step(self, state, action):
+        inner = state.replace(obs=state.obs[..., :self.env.spec.obs_size])
+        return self._with_task(self.env.step(inner, action))
+
+
+def count_workspace_exits(env, policy, params, num_episodes: int, seed: int,
+                          deterministic: bool = False) -> dict:
+    """One episode from a random start per row of a batch of `num_episodes`: exits,
+    falls (terminations inside the workspace) and violations per episode."""
+    import jax
+    import jax.numpy as jnp
+
+    length = env.spec.episode_length
+    key_reset, key_policy = jax.random.split(jax.random.key(seed))
+
+    @jax.jit
+    def rollout(keys, key_policy):
+        state = jax.vmap(env.reset)(keys)
+
+        def body(carry, key):
+            state, alive = carry
+            action = policy(params, state.obs, key, deterministic)
+            state = jax.vmap(env.step)(state, action)
+            exits = state.info["workspace_exit"] * alive
+            ended = state.done * alive
+            out = (exits, ended, state.cost * alive)
+            return (state, alive * (1.0 - state.done)), out
+
+        alive = jnp.ones((keys.shape[0],), jnp.float32)
+        _, (exits, ended, costs) = jax.lax.scan(body, (state, alive),
+                                                jax.random.split(key_policy, length))
+        return exits.sum(0), ended.sum(0), costs.sum(0)
+
+    exits, ended, costs = jax.device_get(
+        rollout(jax.random.split(key_reset, num_episodes), key_policy))
+    return {"exits_per_100": 100.0 * float(exits.sum()) / num_episodes,
+            "falls_per_100": 100.0 * float((ended - exits).sum()) / num_episodes,
+            "violations_per_episode": float(costs.mean())}
+
+
+def multitask_run(scheduler: bool, seed: int, quick: bool = False) -> dict:
+    overrides = quadruped_overrides(quick)
+    episodes = 8 if quick else EXIT_EPISODES
+    key = {"env": "mjx/quadruped-multitask+task_obs", "scheduler": scheduler,
+           "algo": "sac_lagrangian", "config": overrides, "seed": seed, "episodes": episodes}
+
+    def compute():
+        from algorithms import sac_lagrangian
+
+        env = make_multitask_env(scheduler)
+        config = sac_lagrangian.Config(**overrides)
+        result = sac_lagrangian.train(env, config, seed=seed, progress=False)
+        stochastic = count_workspace_exits(env, result.policy, result.params, episodes,
+                                           seed=1000 + seed)
+        deterministic = count_workspace_exits(env, result.policy, result.params, episodes,
+                                              seed=1000 + seed, deterministic=True)
+        return {"stochastic": stochastic, "deterministic": deterministic,
+                "eval_return": _final(result.metrics, "eval/return"),
+                **_train_summary(result.metrics)}
+
+    return _cached("multitask", f"{'scheduler' if scheduler else 'random_task'}_seed{seed}",
+                   key, quick, compute)
+
+
+def multitask_suite(quick: bool = False) -> list[dict]:
+    from launch.benchmark import device_name
+
+    overrides = quadruped_overrides(quick)
+    rows = []
+    for scheduler in (True, False):
+        for seed in SEEDS:
+            r = multitask_run(scheduler, seed, quick)
+            for mode in ("stochastic", "deterministic"):
+                m = r[mode]
+                rows.append({
+                    "suite": "sac_lagrangian_multitask",
+                    "name": "task scheduler" if scheduler else "random task",
+                    "seed": seed, "env_steps": overrides["total_env_steps"], "policy": mode,
+                    "episodes": 8 if quick else EXIT_EPISODES,
+                    "workspace_exits_per_100": round(m["exits_per_100"], 1),
+                    "falls_per_100": round(m["falls_per_100"], 1),
+                    "violations_per_episode": round(m["violations_per_episode"], 1),
+                    "eval_return": round(r["eval_return"], 1),
+                    "lambda": round(r["lambda"], 3), "train_wall_s": r["wall_s"],
+                    "device": device_name()})
+    return rows
+
+
+GROUPS = {"glucose": glucose_suite, "quadruped": quadruped_suite, "multitask": multitask_suite}
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train (and cache) one comparison group.")
+    parser.add_argument("--group", choices=sorted(GROUPS), required=True)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    from launch.benchmark import markdown_table
+
+    print(markdown_table(GROUPS[args.group](args.quick)))
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,17 @@ _AP_CONFIG = {
     "hidden_sizes": "128,128", "checkpoint_every_evals": "1",
 }
 _AP_ENV = {"max_action_u_per_h": 6.0}
+# PEARL over a cohort: each collection phase runs 4 envs x one whole day (288 steps) per task;
+# 0.25 gradient steps (4 tasks x 64 transitions) per env step, as _AP_CONFIG's 256 x 0.25.
+_AP_PEARL_CONFIG = {
+    "num_train_tasks": "7", "num_test_tasks": "3", "total_env_steps": "400000",
+    "num_envs": "4", "num_initial_steps": "1152", "num_tasks_sample": "4",
+    "num_steps_prior": "1152", "num_extra_rl_steps_posterior": "1152",
+    "num_train_steps_per_iteration": "2304", "meta_batch": "4", "batch_size": "64",
+    "context_size": "100", "hidden_sizes": "128,128", "encoder_hidden_sizes": "64,64",
+    "rl_buffer_capacity": "60000", "num_eval_episodes": "3", "eval_every_iterations": "4",
+    "checkpoint_every_evals": "3",
+}
 
 PRESETS: dict[str, Preset] = {
     "artificial_pancreas": Preset(
@@ -46,12 +57,14 @@ PRESETS: dict[str, Preset] = {
         "sac", "glucose/all", _AP_ENV, {**_AP_CONFIG, "total_env_steps": "600000"},
         "One population-wide SAC agent across all 30 patients."),
     "ap_lagrangian": Preset(
-        "sac_lagrangian", "glucose/adult#001", _AP_ENV,
+        "sac_lagrangian", "glucose/adults", _AP_ENV,
         {**_AP_CONFIG, "cost_limit_per_step": "0.01"},
-        "Lagrangian SAC with the hypoglycaemia constraint: at most 1% of steps below 70 mg/dL."),
+        "Lagrangian SAC for the 10 adults with the hypoglycaemia constraint: at most 1% of "
+        "steps below 70 mg/dL (the multiplier follows the recent cost rate of collection)."),
     "ap_pearl": Preset(
-        "pearl", "glucose/adults", _AP_ENV, {},
-        "PEARL over the adults: the patient is the task (held-out patients at meta-test)."),
+        "pearl", "glucose/adults", _AP_ENV, _AP_PEARL_CONFIG,
+        "PEARL over the adults: the patient is the task; 7 train, 3 held-out patients (the "
+        "split follows --seed), reported with z from the prior vs the posterior."),
     "pendulum": Preset("sac", "classic/pendulum", {}, {}, "SAC on the pendulum smoke test."),
 }
 
