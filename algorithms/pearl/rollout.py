@@ -32,12 +32,15 @@ def make_collect(env: Env, config: Config, act: Act) -> Callable:
     """Returns `collect(policy_params, tasks (K, P), q_z (K, L), num_steps, key)`.
 
     Runs `ceil(num_steps / E)` steps of K * E auto-resetting envs (time limit, same task after
-    a reset). Each env draws z ~ q_z of its task at the start and again whenever an episode
-    ends (oyster's `resample_z_rate = 1` trajectory). Actions are sampled (exploration).
+    a reset, also for envs with `draw_task_per_episode`). Each env draws z ~ q_z of its task
+    at the start and again whenever an episode ends (oyster's `resample_z_rate = 1`
+    trajectory). Actions are sampled (exploration).
     Returns `(transitions with leaves (K, E * S, ...), stats)`; `stats` holds the sums of
     returns and the count of episodes that ended.
     """
-    train_env = wrappers.wrap_for_training(env, config.episode_length)
+    # Each env keeps its task through resets, even for a family that draws a task per episode
+    # (a patient population): the data of a task must stay in that task's buffers.
+    train_env = wrappers.wrap_for_training(env, config.episode_length, resample_tasks=False)
     num_envs = config.num_envs
 
     def collect(policy_params: Params, tasks: jax.Array, q_z: enc.Gaussian, num_steps: int,
