@@ -1,6 +1,10 @@
 """MPO: E-step weights and temperature dual by hand and in closed form, the decoupled M-step's
 KL bounds on a toy problem, the critic target by hand, target-network period, config."""
 
+import os
+import subprocess
+import sys
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -235,3 +239,35 @@ def test_acme_defaults():
 def test_bad_config_names_field(field, value):
     with pytest.raises(ValueError, match=field):
         mpo.Config(**{field: value})
+
+
+@pytest.mark.parametrize("flag, field", [("--config.epsilon_mean=0", "epsilon_mean"),
+                                         ("--config.num_samples=-1", "num_samples")])
+def test_launch_train_rejects_bad_mpo_field_with_exit_2(flag, field):
+    """The CLI path (`--algo=mpo --config.x=...`) refuses before any work, naming the field."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-m", "launch.train", "--algo=mpo", flag,
+                          "--progress=false"], cwd=root, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert field in out.stderr
+
+
+def test_trains_on_a_glucose_env_with_its_asymmetric_action_bounds():
+    """glucose actions live in [0, max U/h] (not symmetric like pendulum's): every action
+    MPO takes, stochastic or deterministic, lies in the env's bounds, and a tiny run's
+    metrics are finite."""
+    env = envs.make("glucose/adult#001", max_action_u_per_h=6.0)
+    low, high = env.spec.action_low, env.spec.action_high
+    assert low[0] == 0.0 and high[0] == 6.0
+    config = mpo.Config(total_env_steps=256, num_envs=4, batch_size=16, replay_capacity=512,
+                        warmup_steps=64, learning_starts=64, eval_every_steps=96,
+                        num_eval_envs=2, hidden_sizes=(16, 16), num_samples=4,
+                        checkpoint_every_evals=0, episode_length=32)
+    result = mpo.train(env, config, seed=0, progress=False)
+    assert all(np.isfinite(v) for row in result.metrics for v in row.values())
+    obs = 50.0 * jax.random.normal(jax.random.key(0), (64, env.spec.obs_size))
+    for deterministic in (False, True):
+        actions = result.policy(result.params, obs, jax.random.key(1), deterministic)
+        chex.assert_shape(actions, (64, 1))
+        assert np.all((actions >= 0.0) & (actions <= 6.0))
