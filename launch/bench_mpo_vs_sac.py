@@ -45,6 +45,7 @@ SEEDS = (0, 1)
 EVAL_DAYS, EVAL_SEED = 20, 1000  # held-out meal days per adult (launch.evaluate's defaults)
 GLUCOSE_METRICS = ("tir", "tbr70", "tbr54", "tar180", "mean")
 COMMAND = "python -m launch.bench_mpo_vs_sac"
+THROUGHPUT_STEPS = 4_096  # env steps per timed chunk of the back-to-back throughput pairs
 ALGO_OVERRIDES = {"mpo": {"policy_lr": 3e-4, "critic_lr": 3e-4}, "sac": {}}  # SAC: 3e-4 already
 
 
@@ -172,6 +173,38 @@ def mean_record(records: list[dict]) -> dict:
     return out
 
 
+def throughput(quick: bool = False) -> list[dict]:
+    """Training env steps/s of MPO and SAC measured back to back on each env, with the
+    settings' envs, gradient-step ratio, batch and networks: the second of two chunks of
+    `THROUGHPUT_STEPS` env steps (`launch.benchmark.algorithm_throughput`). The runs above
+    are minutes apart on a shared machine; these pairs are seconds apart, so their ratio is
+    the one to read. Cached as `benchmarks/mpo_vs_sac/throughput.json`."""
+    from launch.benchmark import algorithm_throughput
+
+    path = os.path.join(CACHE_DIR, "throughput.json")
+    if os.path.exists(path) and not quick:
+        with open(path) as f:
+            return json.load(f)
+    rows = []
+    for setting in SETTINGS:
+        c = setting.config
+        for algo_name in ALGOS:
+            measured = algorithm_throughput(
+                algo_name, setting.env, c["num_envs"], c["grad_steps_per_env_step"],
+                512 if quick else THROUGHPUT_STEPS, hidden_sizes=c["hidden_sizes"],
+                batch_size=c["batch_size"])
+            rows.append({"suite": "mpo_vs_sac",
+                         "name": f"{algo_name} on {setting.env}, throughput pair",
+                         **{k: measured[k] for k in ("batch_size", "steps_per_s",
+                                                     "grad_steps_per_s", "compile_s",
+                                                     "device")}})
+    if not quick:
+        os.makedirs(CACHE_DIR, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(rows, f, indent=1)
+    return rows
+
+
 def run_suite(quick: bool = False) -> list[dict]:
     """Trains (or loads) every run, seed 0 of every setting first; one row per run and one
     mean row per (env, algorithm)."""
@@ -195,29 +228,43 @@ def run_suite(quick: bool = False) -> list[dict]:
                      for r in runs]
             rows.append(_row(mean_record(runs), f"{algo_name} on {setting.env}, mean of "
                              f"{len(runs)} seed{'s' if len(runs) > 1 else ''}", device))
-    return rows
+    return rows + throughput(quick)
 
 
 def notes(rows: list[dict]) -> str:
-    """The budgets, how to read the table, and the comparison read off the mean rows."""
-    means = {r["name"].split(",")[0]: r for r in rows if ", mean of" in r["name"]}
+    """The budgets and the comparison read off the rows: means with per-seed values, and the
+    throughput of the back-to-back pairs."""
+    by_name = {r["name"]: r for r in rows}
+
+    def per_seed(algo_name: str, env: str, key: str) -> str:
+        values = [r[key] for r in rows if r["name"].startswith(f"{algo_name} on {env}, seed ")]
+        return ", ".join(f"{v:.1f}" for v in values)
+
     lines = []
     for setting in SETTINGS:
-        mpo, sac = means.get(f"mpo on {setting.env}"), means.get(f"sac on {setting.env}")
-        if mpo is None or sac is None:
+        env, c = setting.env, setting.config
+        mean = {a: next((r for r in rows if r["name"].startswith(f"{a} on {env}, mean of")),
+                        None) for a in ALGOS}
+        if None in mean.values():
             continue
-        c = setting.config
-        text = (f"* `{setting.env}`: {mpo['env_steps']:,} env steps, {c['num_envs']} envs, "
-                f"{mpo['grad_steps']:,} gradient steps (1 per {1 / c['grad_steps_per_env_step']:g} "
-                f"env steps), batch {c['batch_size']}, hidden {c['hidden_sizes']}. Final "
-                f"return MPO {mpo['eval_return']} vs SAC {sac['eval_return']}")
-        if mpo["tir"] != "":
-            text += (f"; TIR {mpo['tir']}% vs {sac['tir']}%, TBR<70 {mpo['tbr70']}% vs "
-                     f"{sac['tbr70']}%, TBR<54 {mpo['tbr54']}% vs {sac['tbr54']}%")
-        text += (f"; training {mpo['steps_per_s']:,.0f} vs {sac['steps_per_s']:,.0f} env steps/s "
-                 f"({mpo['grad_steps_per_s']:.0f} vs {sac['grad_steps_per_s']:.0f} gradient "
-                 f"steps/s), wall {mpo['train_wall_s']:,.0f} vs {sac['train_wall_s']:,.0f} s "
-                 "per run.")
+        mpo, sac = mean["mpo"], mean["sac"]
+        text = (f"* `{env}`: {mpo['env_steps']:,} env steps per run, {c['num_envs']} envs, "
+                f"{mpo['grad_steps']:,} gradient steps (1 per "
+                f"{1 / c['grad_steps_per_env_step']:g} env steps), batch {c['batch_size']}, "
+                f"hidden {c['hidden_sizes']}. Final return, mean (per seed): MPO "
+                f"{mpo['eval_return']} ({per_seed('mpo', env, 'eval_return')}) vs SAC "
+                f"{sac['eval_return']} ({per_seed('sac', env, 'eval_return')})")
+        for key, label in (("tir", "TIR"), ("tbr70", "TBR<70"), ("tbr54", "TBR<54")):
+            if mpo[key] != "":
+                text += (f"; {label} % MPO {mpo[key]} ({per_seed('mpo', env, key)}) vs SAC "
+                         f"{sac[key]} ({per_seed('sac', env, key)})")
+        pair = [by_name.get(f"{a} on {env}, throughput pair") for a in ALGOS]
+        if None not in pair:
+            text += (f". Back to back, MPO trains at {pair[0]['steps_per_s']:,.0f} env steps/s "
+                     f"and SAC at {pair[1]['steps_per_s']:,.0f} (SAC "
+                     f"{pair[1]['steps_per_s'] / pair[0]['steps_per_s']:.1f}x)")
+        text += (f"; whole runs took {mpo['train_wall_s']:,.0f} s (MPO) and "
+                 f"{sac['train_wall_s']:,.0f} s (SAC) on average.")
         lines.append(text)
     return "\n".join(lines)
 
