@@ -236,3 +236,27 @@ def report(env, config: Config, result, num_chains: int, seed: int,
             json.dump(out, f, indent=1)
         print(f"Wrote {path}")
     return out
+
+
+def load_run(workdir: str):
+    """`(env, config, params, test_tasks)` of a `launch.train` PEARL run directory: the saved
+    policy, and the held-out patients its seed drew (as `driver.train` draws them)."""
+    import envs
+    from algorithms.pearl.driver import sample_train_test_tasks
+    from algorithms.pearl.train import init, policy_params
+    from rlcore.checkpoint import load_json, restore_policy
+    from rlcore.config import apply_overrides
+
+    saved = load_json(os.path.join(workdir, "flags.json"))
+    config = apply_overrides(Config(), saved.get("config_overrides", {}))
+    env = envs.make(saved["env"], **saved.get("env_args", {}))
+    key_init, key_tasks, _, _ = jax.random.split(jax.random.key(saved.get("seed") or 0), 4)
+    _, test_tasks = sample_train_test_tasks(env, config, key_tasks)
+    params = restore_policy(workdir, policy_params(init(key_init, config, env.spec)))
+    return env, config, params, test_tasks
+
+
+def evaluate_run(workdir: str, num_chains: int, seed: int) -> dict:
+    """`evaluate_held_out` on a run directory's saved policy and held-out patients."""
+    env, config, params, test_tasks = load_run(workdir)
+    return evaluate_held_out(env, config, params, test_tasks, num_chains=num_chains, seed=seed)

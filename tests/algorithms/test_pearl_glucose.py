@@ -2,6 +2,7 @@
 (`algorithms.pearl.glucose_eval`) computes its metrics from the traces it ran, on the same days
 as the baselines, with z from the prior on day 1 and from the context afterwards."""
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -103,3 +104,27 @@ def test_prior_on_day_one_then_the_context(evaluated):
     std = report["posterior_std"]
     assert std[0] == pytest.approx(1.0)
     assert std[1] < 1.0 and std[2] < std[1]  # more context, more precision
+
+
+def test_a_run_directory_gives_its_policy_and_held_out_patients(tmp_path):
+    """`load_run` reads back what `launch.train` saved (flags, policy) and finds the held-out
+    patients that `pearl.train` drew for the run's seed."""
+    from rlcore import checkpoint
+    from rlcore import config as config_lib
+
+    seed = 3
+    overrides = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v)
+                 for k, v in config_lib.to_dict(TINY).items()}
+    checkpoint.save_json(str(tmp_path / "flags.json"), {
+        "algo": "pearl", "env": "glucose/adults", "seed": seed,
+        "config_overrides": overrides, "env_args": {"max_action_u_per_h": 6.0}})
+    env = envs.make("glucose/adults", max_action_u_per_h=6.0)
+    params = pearl.policy_params(pearl.init(jax.random.key(7), TINY, env.spec))
+    checkpoint.save_policy(str(tmp_path), params)
+
+    loaded_env, config, loaded, test_tasks = glucose_eval.load_run(str(tmp_path))
+    assert config == TINY and loaded_env.config == env.config
+    chex.assert_trees_all_close(loaded, params)
+    _, expected = pearl.sample_train_test_tasks(env, TINY, jax.random.split(
+        jax.random.key(seed), 4)[1])
+    np.testing.assert_array_equal(np.asarray(test_tasks), np.asarray(expected))
