@@ -4,12 +4,12 @@
 
 Marked `notebooks` and deselected by the default run (`addopts` in pyproject.toml): each
 notebook takes minutes. A test fails when a cell raises (nbclient's CellExecutionError names
-the cell and the traceback), when the notebook runs past `NOTEBOOK_TIMEOUT_S` (default 240 s,
-the issue's budget on the 2-core CPU), or when it shows no plot. Every `image/png` output is
-saved as `<NOTEBOOK_OUTPUT_DIR or tmp>/<notebook>/cell<NN>_<k>.png` and must decode to an
-image with more than one distinct pixel value. The executed notebook is written beside its
-images; each notebook's wall time and its kernel's CPU time are printed and written to
-`timing.json`.
+the cell and the traceback), when the notebook runs past `NOTEBOOK_TIMEOUT_S` (default 600 s,
+a guard; the issue's 4-minute budget is measured in `timing.json`), or when it shows no
+plot. Every `image/png` output is saved as
+`<NOTEBOOK_OUTPUT_DIR or tmp>/<notebook>/cell<NN>_<k>.png` and must decode to an image with
+more than one distinct pixel value. The executed notebook is written beside its images; each
+notebook's wall time and its kernel's CPU time are printed and written to `timing.json`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "colabs").glob("*.ipynb"))
-TIMEOUT_S = float(os.environ.get("NOTEBOOK_TIMEOUT_S", "240"))
+# A hard guard against a hung notebook; the issue's 4-minute budget is measured (timing.json)
+# and reported, not asserted: a shared or slower CI machine must not fail the whole run.
+TIMEOUT_S = float(os.environ.get("NOTEBOOK_TIMEOUT_S", "600"))
 # Appended to each run: the kernel's CPU time (all threads, XLA's compiler included), a measure
 # that does not depend on what else the machine runs (wall time on a shared CPU does).
 CPU_PROBE = ("import resource\n"
@@ -73,8 +75,9 @@ def test_notebooks_exist():
 @pytest.mark.timeout(int(TIMEOUT_S) + 120)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_fast_and_plots(path, tmp_path_factory):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    # Plain imports: a missing dependency fails the test rather than skipping it.
+    import nbclient
+    import nbformat
 
     nb = nbformat.read(path, as_version=4)
     outdir = output_dir(tmp_path_factory) / path.stem
