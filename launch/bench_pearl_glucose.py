@@ -15,8 +15,10 @@ context; basal-only and basal-bolus with meal announcement on the same 30 days),
 its saved policy. The full training checkpoints are deleted afterwards (the policy stays).
 
 Rows: per seed, the mean over its held-out patients and each patient, one row per controller
-(TIR 70-180, TBR < 70, TBR < 54, TAR > 180 in %, mean mg/dL), then one training row per seed
-(env steps, wall clock, env and gradient steps per second, compile time). Plot:
+(TIR 70-180, TBR < 70, TBR < 54, TAR > 180 in %, mean mg/dL), the paired TIR gain of each
+posterior day over day 1 of the same chain (mean and standard error over the chains), then
+one training row per seed (env steps, wall clock, env and gradient steps per second, compile
+time). Plot:
 `benchmarks/pearl_glucose.png`.
 """
 
@@ -58,7 +60,7 @@ def _report(workdir: str, seed: int, num_chains: int) -> dict:
     if os.path.exists(path):
         with open(path) as f:
             report = json.load(f)
-        if report["settings"]["num_chains"] == num_chains:
+        if report["settings"]["num_chains"] == num_chains and "per_day" in report:
             return report
     from algorithms.pearl import glucose_eval
 
@@ -88,6 +90,25 @@ def _training_row(workdir: str, seed: int, device: str) -> dict:
             "steps_per_s": mean("train/env_steps_per_s"),
             "grad_steps_per_s": mean("train/grad_steps_per_s"),
             "compile_s": float(rows[-1]["train/compile_s"]), "device": device}
+
+
+def _gain_rows(report: dict, seed: int, device: str) -> list[dict]:
+    """TIR of each posterior day minus TIR of day 1 (prior) of the same chain: mean over
+    the held-out patients' chains and its standard error (chains as independent pairs)."""
+    import numpy as np
+
+    prior = np.asarray(report["per_day"]["pearl_prior"]["tir"]).ravel()
+    rows = []
+    for column in report["columns"]:
+        if not column.startswith("pearl_posterior"):
+            continue
+        gain = 100 * (np.asarray(report["per_day"][column]["tir"]).ravel() - prior)
+        rows.append({"suite": "pearl_glucose", "name": f"seed {seed}: paired gain",
+                     "controller": f"{column} - pearl_prior", "batch_size": gain.size,
+                     "tir": round(float(gain.mean()), 1),
+                     "tir_se": round(float(gain.std(ddof=1) / np.sqrt(gain.size)), 1),
+                     "device": device})
+    return rows
 
 
 def plot(reports: dict, path: str) -> str:
@@ -139,6 +160,7 @@ def run_suite(quick: bool = False) -> list[dict]:
                              "controller": column, "batch_size": pooled,
                              **{m: round(100 * s[m], 1) for m in PERCENT},
                              "mean": round(s["mean"], 1), "device": device})
+        rows += _gain_rows(report, seed, device)
         training.append(_training_row(workdir, seed, device))
     if not quick:
         plot(reports, os.path.join(ROOT, "benchmarks", "pearl_glucose.png"))

@@ -148,8 +148,9 @@ def evaluate_held_out(env, config: Config, params, test_tasks, num_chains: int =
       seed: seed of the meal days and sensor noise.
     Returns:
       `{"settings", "patients": {name: {column: summary}}, "mean": {column: summary},
-      "terminated_days": {column: count}}` (and the traces `{column: {name: (P, N, T)}}` with
-      `return_traces`).
+      "terminated_days": {column: count}, "per_day": {column: {"tir" | "tbr70" | "tbr54":
+      (P, days) lists}}}` (a pearl column's days in chain order), and with `return_traces`
+      the traces `{column: {name: (P, N, T)}}`.
     """
     test_tasks = np.asarray(test_tasks, np.float32).reshape(-1, 1)
     patient_idx = np.round(test_tasks[:, 0]).astype(int)
@@ -188,6 +189,10 @@ def evaluate_held_out(env, config: Config, params, test_tasks, num_chains: int =
             patients[name][column] = s
     mean = {c: {m: float(np.mean([patients[n][c][m] for n in names]))
                 for m in metrics.METRIC_NAMES} for c in columns}
+    per_day = {}  # {column: {metric: (P, days) nested lists}}: days of a pearl column by chain
+    for column in columns:
+        day = {k: np.asarray(v) for k, v in metrics.summary(traces[column]["bg"]).items()}
+        per_day[column] = {m: np.round(day[m], 5).tolist() for m in ("tir", "tbr70", "tbr54")}
     report = {
         "settings": {"env": env.spec.name, "patients": names, "num_chains": num_chains,
                      "days_per_chain": num_days,
@@ -196,7 +201,7 @@ def evaluate_held_out(env, config: Config, params, test_tasks, num_chains: int =
                      "announce_meals": env.config.announce_meals,
                      "max_action_u_per_h": env.config.max_action_u_per_h},
         "columns": columns, "patients": patients, "mean": mean,
-        "terminated_days": terminated,
+        "terminated_days": terminated, "per_day": per_day,
         "posterior_std": [float(np.sqrt(np.asarray(out["posterior_variance"][k])).mean())
                           for k in range(num_days)],
     }
