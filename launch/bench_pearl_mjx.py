@@ -90,7 +90,7 @@ def plot(records: list[dict], path: str) -> str:
             ax.plot(steps, [r[name] for r in record["rows"]], marker=".", label=label)
         ax.set_xlabel("meta-training env steps")
         ax.set_ylabel("return on held-out tasks")
-        ax.set_title(f"PEARL on {record['env']}: {record['total_env_steps']:,} steps "
+        ax.set_title(f"PEARL on {record['env']}: {int(steps[-1]):,} steps "
                      f"({record['wall_s'] / 60:.0f} min); the paper trained "
                      f"{PAPER_BUDGET[record['env']][0]:,}", fontsize=8)
         ax.grid(alpha=0.3)
