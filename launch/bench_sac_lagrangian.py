@@ -48,6 +48,11 @@ SETTINGS = [(1, 1.0), (16, 1.0), (128, 1.0), (128, 8 / 128)]
 VARIANTS = (("sac", "sac", None), ("penalty_0.1", "sac_lagrangian", 0.1),
             ("penalty_10", "sac_lagrangian", 10.0), ("lagrangian", "sac_lagrangian", None))
 SEEDS = (0,)
+# Glucose only: Ha et al.'s replay cost-Q estimate (the known failure, for comparison), and
+# second seeds of SAC and SAC-Lagrangian, as (variant, seed).
+GLUCOSE_EXTRA_RUNS = (("lagrangian_cost_q", 0), ("lagrangian", 1), ("sac", 1))
+GLUCOSE_EXTRA_VARIANTS = {"lagrangian_cost_q": ("sac_lagrangian", None,
+                                                {"constraint_estimate": "cost_q"})}
 GLUCOSE_STEPS = 200_000
 GLUCOSE_EVAL_DAYS = 10
 GLUCOSE_EVAL_SEED = 1000
@@ -151,8 +156,14 @@ def glucose_overrides(quick: bool) -> tuple[str, dict, dict]:
 
 
 def glucose_run(variant: str, seed: int, quick: bool = False) -> dict:
-    name, algo_name, fixed_lambda = {v[0]: v for v in VARIANTS}[variant]
+    if variant in GLUCOSE_EXTRA_VARIANTS:
+        name = variant
+        algo_name, fixed_lambda, extra = GLUCOSE_EXTRA_VARIANTS[variant]
+    else:
+        name, algo_name, fixed_lambda = {v[0]: v for v in VARIANTS}[variant]
+        extra = {}
     env_name, env_args, overrides = glucose_overrides(quick)
+    overrides.update(extra)
     days = 1 if quick else GLUCOSE_EVAL_DAYS
     key = {"env": env_name, "env_args": env_args, "algo": algo_name, "config": overrides,
            "fixed_lambda": fixed_lambda, "seed": seed, "eval_days": days,
@@ -203,20 +214,23 @@ def glucose_suite(quick: bool = False) -> list[dict]:
     _, _, overrides = glucose_overrides(quick)
     days = 1 if quick else GLUCOSE_EVAL_DAYS
     rows = []
-    for variant, _, fixed_lambda in VARIANTS:
-        for seed in SEEDS:
-            r = glucose_run(variant, seed, quick)
-            e = r["eval"]
-            rows.append({
-                "suite": "sac_lagrangian_glucose", "name": variant, "seed": seed,
-                "env_steps": overrides["total_env_steps"], "tir": round(100 * e["tir"], 1),
-                "tbr70": round(100 * e["tbr70"], 2), "tbr54": round(100 * e["tbr54"], 2),
-                "tar180": round(100 * e["tar180"], 1), "mean_bg": round(e["mean"], 1),
-                "train_cost_rate_last": round(r["train_cost_per_episode_last"]
-                                              / r["train_length_last"], 4),
-                "lambda": "learned: " + f"{r['lambda']:.3g}" if variant == "lagrangian"
-                else ("" if fixed_lambda is None else fixed_lambda),
-                "eval_days": 10 * days, "train_wall_s": r["wall_s"], "device": device_name()})
+    fixed = {v[0]: v[2] for v in VARIANTS}
+    runs = [(v[0], seed) for v in VARIANTS for seed in SEEDS]
+    runs += [] if quick else list(GLUCOSE_EXTRA_RUNS)
+    for variant, seed in runs:
+        fixed_lambda = fixed.get(variant)
+        r = glucose_run(variant, seed, quick)
+        e = r["eval"]
+        rows.append({
+            "suite": "sac_lagrangian_glucose", "name": variant, "seed": seed,
+            "env_steps": overrides["total_env_steps"], "tir": round(100 * e["tir"], 1),
+            "tbr70": round(100 * e["tbr70"], 2), "tbr54": round(100 * e["tbr54"], 2),
+            "tar180": round(100 * e["tar180"], 1), "mean_bg": round(e["mean"], 1),
+            "train_cost_rate_last": round(r["train_cost_per_episode_last"]
+                                          / r["train_length_last"], 4),
+            "lambda": "learned: " + f"{r['lambda']:.3g}" if variant.startswith("lagrangian")
+            else ("" if fixed_lambda is None else fixed_lambda),
+            "eval_days": 10 * days, "train_wall_s": r["wall_s"], "device": device_name()})
     for name, e in glucose_baselines(quick)["controllers"].items():
         rows.append({"suite": "sac_lagrangian_glucose", "name": name, "seed": "",
                      "env_steps": "", "tir": round(100 * e["tir"], 1),
@@ -264,14 +278,15 @@ def quadruped_suite(quick: bool = False) -> list[dict]:
     for variant, _, fixed_lambda in VARIANTS:
         for seed in SEEDS:
             r = quadruped_run(variant, seed, quick)
+            last = r["curve"][-1]  # the final evaluation and the last chunk's training episodes
             rows.append({
                 "suite": "sac_lagrangian_quadruped", "name": variant, "seed": seed,
                 "env_steps": overrides["total_env_steps"],
-                "eval_return": round(r["eval_return"], 1),
-                "eval_violations_per_episode": round(r["eval_cost"], 1),
-                "eval_length": round(r["eval_length"]),
+                "eval_return": round(last["eval/return"], 1),
+                "eval_violations_per_episode": round(last["eval/cost"], 1),
                 "train_violations_per_episode": round(r["train_cost_per_episode"], 1),
-                "train_violations_per_episode_last": round(r["train_cost_per_episode_last"], 1),
+                "train_violations_per_episode_last": round(last["train/episode_cost"], 1),
+                "train_episode_length_last": round(last["train/episode_length"]),
                 "lambda": "learned: " + f"{r['lambda']:.3g}" if variant == "lagrangian"
                 else ("" if fixed_lambda is None else fixed_lambda),
                 "train_wall_s": r["wall_s"], "device": device_name()})
