@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 
+import numpy as np
 from absl import app, flags
 
 FLAGS = flags.FLAGS
@@ -73,11 +74,20 @@ def measure_env(env, batch_size: int, num_steps: int, seed: int = 0) -> dict:
     compiled = jax.jit(rollout).lower(state, key_run).compile()
     compile_s = time.perf_counter() - start
     jax.block_until_ready(compiled(state, key_run))  # warm-up (first call allocates)
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(state, key_run))
-    elapsed = time.perf_counter() - start
+    elapsed = _median_call_seconds(lambda: jax.block_until_ready(compiled(state, key_run)))
     return {"batch_size": batch_size, "steps_per_s": batch_size * num_steps / elapsed,
             "compile_s": compile_s, "unit": "env steps/s"}
+
+
+def _median_call_seconds(call, min_total_s: float = 1.0, max_calls: int = 20) -> float:
+    """Median wall time of repeated calls, repeated until `min_total_s` has passed (a small
+    batch's rollout takes milliseconds: one timing of it is mostly scheduler noise)."""
+    times = []
+    while not times or (sum(times) < min_total_s and len(times) < max_calls):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def classic_suite(quick: bool = False) -> list[dict]:
