@@ -138,7 +138,9 @@ def make_evaluate(env: Env, learner: Learner, num_envs: int,
 
     Steps after an env's first `done` are masked out; returns `eval/return`, `eval/cost`,
     `eval/cost_rate` (cost per step), `eval/length` averaged over episodes and
-    `eval/return_std`.
+    `eval/return_std`. Envs that report blood glucose (`info["bg"]`, mg/dL: the glucose
+    envs) add the clinical fractions of the episode's steps, averaged over episodes:
+    `eval/tir` (70-180 mg/dL), `eval/tbr70` (< 70) and `eval/tbr54` (< 54).
     """
     eval_env = wrappers.wrap_for_eval(env, episode_length)
     length = eval_env.env.episode_length
@@ -147,20 +149,30 @@ def make_evaluate(env: Env, learner: Learner, num_envs: int,
         key_reset, key_policy = jax.random.split(key)
         state = eval_env.reset(jax.random.split(key_reset, num_envs))
 
+        has_bg = "bg" in state.info
+
         def step(carry, key_step):
             state, alive = carry
             action = learner.policy(policy_params, state.obs, key_step, True)
             state = eval_env.step(state, action)
-            out = (state.reward * alive, state.cost * alive, alive)
+            bg = state.info["bg"] if has_bg else jnp.zeros_like(state.reward)
+            out = (state.reward * alive, state.cost * alive, alive, bg)
             return (state, alive * (1.0 - state.done)), out
 
         alive = jnp.ones((num_envs,), jnp.float32)
-        _, (rewards, costs, alive) = jax.lax.scan(step, (state, alive),
-                                                  jax.random.split(key_policy, length))
+        _, (rewards, costs, alive, bg) = jax.lax.scan(step, (state, alive),
+                                                      jax.random.split(key_policy, length))
         returns, total_cost, steps = rewards.sum(0), costs.sum(0), alive.sum(0)
-        return {"eval/return": returns.mean(), "eval/return_std": returns.std(),
-                "eval/cost": total_cost.mean(), "eval/cost_rate": (total_cost / steps).mean(),
-                "eval/length": steps.mean()}
+        metrics = {"eval/return": returns.mean(), "eval/return_std": returns.std(),
+                   "eval/cost": total_cost.mean(), "eval/cost_rate": (total_cost / steps).mean(),
+                   "eval/length": steps.mean()}
+        if has_bg:
+            def fraction(inside):  # of each episode's steps, then the mean over episodes
+                return ((inside * alive).sum(0) / steps).mean()
+
+            metrics.update({"eval/tir": fraction((bg >= 70.0) & (bg <= 180.0)),
+                            "eval/tbr70": fraction(bg < 70.0), "eval/tbr54": fraction(bg < 54.0)})
+        return metrics
 
     return evaluate
 
