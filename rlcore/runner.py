@@ -52,6 +52,24 @@ def check_workdir_config(workdir: str, config_dict: dict) -> bool:
     return False
 
 
+def start_or_resume(workdir: str | None, config: Any, resuming: bool, state: Any,
+                    start: Callable[[Any], Any], place: Callable[[Any], Any] | None = None
+                    ) -> tuple[ckpt.Checkpointer | None, Any, int]:
+    """The run's checkpointer (None without a workdir or `config.checkpoint_every_evals`),
+    its state and the evaluation it resumes at.
+
+    A run being resumed with a checkpoint restores the newest readable one shaped like
+    `state` (placed by `place`, e.g. onto a mesh); otherwise `start(state)` begins the run
+    (the prefill). Shared by the single-run, multi-seed and PEARL drivers.
+    """
+    checkpointer = (ckpt.Checkpointer(workdir) if workdir and config.checkpoint_every_evals
+                    else None)
+    if resuming and checkpointer is not None and checkpointer.steps():
+        state, start_eval = checkpointer.restore(state)
+        return checkpointer, (state if place is None else place(state)), start_eval
+    return checkpointer, start(state), 0
+
+
 def _constrain_batches(learner: loop.Learner, mesh) -> loop.Learner:
     """`learner` whose update keeps each sampled batch split along the mesh's data axis."""
     def update(state, batch, key):
@@ -118,14 +136,9 @@ def train_off_policy(env: Env, learner: loop.Learner, config: OffPolicyConfig,
     evaluate = jax.jit(loop.make_evaluate(env, learner, config.num_eval_envs,
                                           config.episode_length))
 
-    checkpointer = ckpt.Checkpointer(workdir) if workdir and config.checkpoint_every_evals else None
-    start_eval = 0
-    if resuming and checkpointer is not None and checkpointer.steps():
-        loop_state, start_eval = checkpointer.restore(loop_state)
-        if mesh is not None:
-            loop_state = jax.device_put(loop_state, state_shardings)
-    else:
-        loop_state = prefill_jit(loop_state)
+    place = None if mesh is None else (lambda x: jax.device_put(x, state_shardings))
+    checkpointer, loop_state, start_eval = start_or_resume(workdir, config, resuming, loop_state,
+                                                           prefill_jit, place)
     logger = rl_logging.MetricsLogger(workdir, resume=start_eval > 0)
     logger.truncate_after(int(loop_state.training_state.env_steps))
 

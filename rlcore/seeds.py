@@ -31,7 +31,6 @@ import numpy as np
 
 from envs import wrappers
 from envs.base import Env
-from rlcore import checkpoint as ckpt
 from rlcore import logging as rl_logging
 from rlcore import loop, runner, sharding, stats
 from rlcore.config import OffPolicyConfig
@@ -174,14 +173,8 @@ def train_seeds(env: Env, learner: loop.Learner, config: OffPolicyConfig, config
     resuming = workdir is not None and runner.check_workdir_config(
         workdir, dict(config_dict, seeds=list(seeds)))
     program = make_program(env, learner, config, seeds, devices)
-    checkpointer = (ckpt.Checkpointer(workdir) if workdir and config.checkpoint_every_evals
-                    else None)
-    start_eval = 0
-    if resuming and checkpointer is not None and checkpointer.steps():
-        state, start_eval = checkpointer.restore(program.state)
-        state = program.put(state)
-    else:
-        state = program.prefill(program.state)
+    checkpointer, state, start_eval = runner.start_or_resume(
+        workdir, config, resuming, program.state, program.prefill, program.put)
     chunk, compile_s = loop.timed_compile(program.chunk, state)
     env_steps_now = int(np.asarray(jax.device_get(state.training_state.env_steps))[0])
     logger = rl_logging.MetricsLogger(workdir, resume=start_eval > 0)

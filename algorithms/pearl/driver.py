@@ -21,7 +21,6 @@ import numpy as np
 from algorithms.pearl import train as pearl_train
 from algorithms.pearl.config import Config
 from envs.base import Env
-from rlcore import checkpoint as ckpt
 from rlcore import config as config_lib
 from rlcore import logging as rl_logging
 from rlcore import loop, runner
@@ -107,13 +106,9 @@ def train(env: Env, config: Config, seed: int = 0, workdir: str | None = None,
     chunk_jit = jax.jit(chunk, donate_argnums=0)
     meta_test = jax.jit(fns.meta_test)
 
-    checkpointer = (ckpt.Checkpointer(workdir)
-                    if workdir and config.checkpoint_every_evals else None)
-    start_eval = 0
-    if resuming and checkpointer is not None and checkpointer.steps():
-        meta_state, start_eval = checkpointer.restore(meta_state)
-    else:
-        meta_state = jax.jit(fns.initial_collection, donate_argnums=0)(meta_state)
+    checkpointer, meta_state, start_eval = runner.start_or_resume(
+        workdir, config, resuming, meta_state,
+        jax.jit(fns.initial_collection, donate_argnums=0))
     logger = rl_logging.MetricsLogger(workdir, resume=start_eval > 0)
     logger.truncate_after(int(meta_state.training_state.env_steps))
 
