@@ -91,3 +91,31 @@ def test_measure_clips_to_range_and_continues_across_chunks():
 def test_unknown_sensor_lists_known():
     with pytest.raises(ValueError, match="Dexcom"):
         sensor.sensor("Libre")
+
+
+@pytest.mark.parametrize("name", ["Dexcom", "GuardianRT", "Navigator"])
+def test_incremental_draws_give_the_documented_streams(name):
+    """The readings equal the pipeline fed with z_n = normal(fold_in(key, n)) all at once
+    (the state draws the next chunk's innovations one per reading), over 4 chunks."""
+    p = sensor.sensor(name)
+    n_chunks, per_chunk = 4, sensor.samples_per_chunk(p)
+    key_start, key_chunks = jax.random.split(jax.random.key(3))
+    e_start = float(jax.random.normal(key_start, ()))
+    chunks_data = jax.random.key_data(key_chunks)  # a fresh key per stream (reuse checker)
+    z = np.asarray([jax.random.normal(jax.random.fold_in(jax.random.wrap_key_data(chunks_data), n))
+                    for n in range(sensor.KNOTS_PER_CHUNK * n_chunks)])
+    a, b = sensor._ar_matrix(p.pacf)
+    spline = sensor._spline_matrix(p)
+    expected = []
+    for c in range(n_chunks):
+        knots = np.concatenate([[e_start], a @ z[c * 10:(c + 1) * 10] + b * e_start])
+        expected.append(spline @ np.asarray(sensor.johnson_su(p, knots)))
+        e_start = knots[-1]
+    ours = sensor.noise_sequence(p, jax.random.key(3), n_chunks * per_chunk)
+    np.testing.assert_allclose(np.asarray(ours), np.concatenate(expected), atol=1e-3)
+
+
+def test_sample_time_longer_than_a_knot_interval_is_rejected():
+    p = sensor.sensor("Dexcom")._replace(sample_time_min=30.0)
+    with pytest.raises(ValueError, match="at most 15"):
+        sensor.init(p, jax.random.key(0))
