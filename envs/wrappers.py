@@ -16,6 +16,7 @@ bit for bit.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -148,23 +149,30 @@ class BatchAutoResetWrapper(Wrapper):
     """`AutoResetWrapper` over a batched env (a `VmapWrapper`), resetting only done envs.
 
     Same contract and the same random streams as `AutoResetWrapper` (each env keeps its own
-    `info["reset_key"]`), so the states are identical; it differs in cost. When at most
-    `max(1, B // partial_fraction)` of the B envs are done, their indices are gathered
-    (`jnp.nonzero` with a static size), only those envs are reset, and their rows are
-    scattered back; when more are done (time limits end together) every env is reset and
-    selected where done, as the per-env wrapper does. Both branches of the `lax.cond` are
-    compiled once. Under an outer `vmap` (seeds, tasks) the cond becomes a select and both
-    branches run: correct, only slower.
+    `info["reset_key"]`), so the states are identical; it differs in cost, which follows the
+    number of done envs n through a `lax.switch` over tiers:
+      * n = 0: no reset is computed (most steps of most runs);
+      * n <= B // f for the smallest fraction f of `partial_fractions` that fits: the done
+        rows are gathered (`jnp.nonzero` with that static size), reset, and scattered back;
+      * more (time limits that end together): every env is reset and selected where done,
+        as the per-env wrapper does.
+    Every branch is compiled once. Under an outer `vmap` (seeds, tasks) the switch becomes a
+    select and every branch runs: correct, only slower.
     """
 
     step_keys = AutoResetWrapper.step_keys
 
-    def __init__(self, env: Env, resample_tasks: bool = False, partial_fraction: int = 16):
+    def __init__(self, env: Env, resample_tasks: bool = False,
+                 partial_fractions: tuple[int, ...] = (128, 16)):
         super().__init__(env)
-        if partial_fraction < 1:
-            raise ValueError(f"partial_fraction must be >= 1, got {partial_fraction}.")
+        if not partial_fractions or any(int(f) < 1 for f in partial_fractions):
+            raise ValueError(f"partial_fractions must be integers >= 1, got {partial_fractions}.")
         self.resample_tasks = resample_tasks
-        self.partial_fraction = int(partial_fraction)
+        self.partial_fractions = tuple(int(f) for f in partial_fractions)
+
+    def capacities(self, batch: int) -> tuple[int, ...]:
+        """The gather sizes of the partial tiers for a batch of `batch` envs, ascending."""
+        return tuple(sorted({max(1, batch // f) for f in self.partial_fractions}))
 
     def reset(self, key, task=None):
         keys = jax.vmap(jax.random.split)(key)
@@ -194,19 +202,24 @@ class BatchAutoResetWrapper(Wrapper):
         stepped = self.env.step(state.replace(done=jnp.zeros_like(state.done)), action)
         done = stepped.done > 0.5
         batch = done.shape[0]
-        capacity = max(1, batch // self.partial_fraction)
+        capacities = self.capacities(batch)
 
         def reset_all(stepped):
             fresh = self._reset_rows(key_reset, stepped, None)
             return self._merge(stepped, fresh, lambda f, s: _where(done, f, s))
 
-        def reset_done_rows(stepped):
+        def reset_done_rows(capacity, stepped):
             # Indices of the done envs, padded with `batch` (out of range: the scatter drops it).
             rows = jnp.nonzero(done, size=capacity, fill_value=batch)[0]
             fresh = self._reset_rows(key_reset, stepped, jnp.minimum(rows, batch - 1))
             return self._merge(stepped, fresh, lambda f, s: s.at[rows].set(f, mode="drop"))
 
-        state = jax.lax.cond(done.sum() > capacity, reset_all, reset_done_rows, stepped)
+        branches = ([lambda stepped: stepped]
+                    + [functools.partial(reset_done_rows, c) for c in capacities] + [reset_all])
+        num_done = done.sum()
+        tier = jnp.where(num_done == 0, 0,
+                         1 + sum((num_done > c).astype(jnp.int32) for c in capacities))
+        state = jax.lax.switch(tier, branches, stepped)
         info = dict(state.info, reset_key=key_next, terminal_obs=stepped.obs)
         return state.replace(info=info)
 

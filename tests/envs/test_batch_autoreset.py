@@ -76,10 +76,12 @@ def test_batch_auto_reset_matches_per_env_auto_reset(resample):
 
     new_states, old_states = run(new), run(old)
     done_counts = np.asarray(old_states.done.sum(axis=1))
-    capacity = batch // 16
-    # Both branches were taken: a few envs done (gather/scatter) and many (full reset).
-    assert np.any((done_counts > 0) & (done_counts <= capacity))
-    assert np.any(done_counts > capacity)
+    small, large = new.env.capacities(batch)  # (1, 4): gathers of 1 and of 4 rows
+    # Every tier was taken: none done, one (gather of 1), a few (gather of 4), many (full).
+    assert np.any(done_counts == 0)
+    assert np.any(done_counts == small)
+    assert np.any((done_counts > small) & (done_counts <= large))
+    assert np.any(done_counts > large)
     keys_data = lambda s: s.replace(info=dict(  # noqa: E731
         s.info, reset_key=jax.random.key_data(s.info["reset_key"])))
     chex.assert_trees_all_equal(keys_data(new_states), keys_data(old_states))
@@ -99,6 +101,8 @@ def test_batch_auto_reset_resets_for_real_on_glucose():
     assert not np.array_equal(np.asarray(state.task), first_patients)
 
 
-def test_partial_fraction_is_checked():
-    with pytest.raises(ValueError, match="partial_fraction"):
-        wrappers.BatchAutoResetWrapper(RandomWalkEnv(False), partial_fraction=0)
+def test_partial_fractions_are_checked():
+    with pytest.raises(ValueError, match="partial_fractions"):
+        wrappers.BatchAutoResetWrapper(RandomWalkEnv(False), partial_fractions=(16, 0))
+    with pytest.raises(ValueError, match="partial_fractions"):
+        wrappers.BatchAutoResetWrapper(RandomWalkEnv(False), partial_fractions=())
