@@ -36,6 +36,7 @@ groups can be trained in separate processes with `--group`), then reads them all
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -48,6 +49,7 @@ SETTINGS = [(1, 1.0), (16, 1.0), (128, 1.0), (128, 8 / 128)]
 VARIANTS = (("sac", "sac", None), ("penalty_0.1", "sac_lagrangian", 0.1),
             ("penalty_10", "sac_lagrangian", 10.0), ("lagrangian", "sac_lagrangian", None))
 SEEDS = (0,)
+QUADRUPED_SEEDS = (0, 1)
 # Glucose only: Ha et al.'s replay cost-Q estimate (the known failure, for comparison), and
 # second seeds of SAC and SAC-Lagrangian, as (variant, seed).
 GLUCOSE_EXTRA_RUNS = (("lagrangian_cost_q", 0), ("lagrangian", 1), ("sac", 1))
@@ -57,6 +59,9 @@ GLUCOSE_STEPS = 200_000
 GLUCOSE_EVAL_DAYS = 10
 GLUCOSE_EVAL_SEED = 1000
 QUADRUPED_STEPS = 100_000
+# The multi-task ablation at three budgets (exits only mean something once the robot walks
+# far enough to reach the workspace edge before it falls).
+MULTITASK_STEPS = (100_000, 250_000, 1_000_000)
 EXIT_EPISODES = 100
 # Networks and loop of the quadruped runs (a CPU budget, far below Ha et al.'s).
 QUADRUPED_CONFIG = dict(num_envs=16, batch_size=256, replay_capacity=200_000, warmup_steps=5_000,
@@ -276,7 +281,7 @@ def quadruped_suite(quick: bool = False) -> list[dict]:
     overrides = quadruped_overrides(quick)
     rows = []
     for variant, _, fixed_lambda in VARIANTS:
-        for seed in SEEDS:
+        for seed in SEEDS if quick else QUADRUPED_SEEDS:
             r = quadruped_run(variant, seed, quick)
             last = r["curve"][-1]  # the final evaluation and the last chunk's training episodes
             rows.append({
@@ -306,7 +311,8 @@ def make_multitask_env(scheduler: bool):
         return TaskInObservation(lw.make_ha2020_env())
     # make_ha2020_env's stack without TaskSchedulerWrapper, its defaults.
     env = QuadrupedWalk(name="mjx/quadruped-multitask", random_initial_yaw=True,
-                        init_xy_half_range_m=1.0, episode_length=1000)
+                        init_xy_half_range_m=1.0, episode_length=1000,
+                        fall_cost_remaining_steps=True)
     env = lw.ButterworthActionFilter(lw.WorkspaceWrapper(lw.TaskVectorWrapper(env)))
     return TaskInObservation(env, draw_task_per_episode=True)
 
@@ -384,10 +390,12 @@ def count_workspace_exits(env, policy, params, num_episodes: int, seed: int,
             "violations_per_episode": float(costs.mean())}
 
 
-def multitask_run(scheduler: bool, seed: int, quick: bool = False) -> dict:
+def multitask_run(scheduler: bool, seed: int, steps: int, quick: bool = False) -> dict:
     overrides = quadruped_overrides(quick)
+    if not quick:
+        overrides["total_env_steps"] = steps
     episodes = 8 if quick else EXIT_EPISODES
-    key = {"env": "mjx/quadruped-multitask+task_obs", "scheduler": scheduler,
+    key = {"env": "mjx/quadruped-multitask+task_obs+fall_cost", "scheduler": scheduler,
            "algo": "sac_lagrangian", "config": overrides, "seed": seed, "episodes": episodes}
 
     def compute():
@@ -404,31 +412,31 @@ def multitask_run(scheduler: bool, seed: int, quick: bool = False) -> dict:
                 "eval_return": _final(result.metrics, "eval/return"),
                 **_train_summary(result.metrics)}
 
-    return _cached("multitask", f"{'scheduler' if scheduler else 'random_task'}_seed{seed}",
-                   key, quick, compute)
+    name = f"{'scheduler' if scheduler else 'random_task'}_seed{seed}"
+    return _cached("multitask", name if quick else f"{name}_{steps // 1000}k", key, quick,
+                   compute)
 
 
 def multitask_suite(quick: bool = False) -> list[dict]:
     from launch.benchmark import device_name
 
-    overrides = quadruped_overrides(quick)
     rows = []
-    for scheduler in (True, False):
-        for seed in SEEDS:
-            r = multitask_run(scheduler, seed, quick)
-            for mode in ("stochastic", "deterministic"):
-                m = r[mode]
-                rows.append({
-                    "suite": "sac_lagrangian_multitask",
-                    "name": "task scheduler" if scheduler else "random task",
-                    "seed": seed, "env_steps": overrides["total_env_steps"], "policy": mode,
-                    "episodes": 8 if quick else EXIT_EPISODES,
-                    "workspace_exits_per_100": round(m["exits_per_100"], 1),
-                    "falls_per_100": round(m["falls_per_100"], 1),
-                    "violations_per_episode": round(m["violations_per_episode"], 1),
-                    "eval_return": round(r["eval_return"], 1),
-                    "lambda": round(r["lambda"], 3), "train_wall_s": r["wall_s"],
-                    "device": device_name()})
+    for steps, scheduler, seed in itertools.product(MULTITASK_STEPS[:1] if quick
+                                                    else MULTITASK_STEPS, (True, False), SEEDS):
+        r = multitask_run(scheduler, seed, steps, quick)
+        for mode in ("stochastic", "deterministic"):
+            m = r[mode]
+            rows.append({
+                "suite": "sac_lagrangian_multitask",
+                "name": "task scheduler" if scheduler else "random task",
+                "seed": seed, "env_steps": 8_192 if quick else steps, "policy": mode,
+                "episodes": 8 if quick else EXIT_EPISODES,
+                "workspace_exits_per_100": round(m["exits_per_100"], 1),
+                "falls_per_100": round(m["falls_per_100"], 1),
+                "violations_per_episode": round(m["violations_per_episode"], 1),
+                "eval_return": round(r["eval_return"], 1),
+                "lambda": round(r["lambda"], 3), "train_wall_s": r["wall_s"],
+                "device": device_name()})
     return rows
 
 

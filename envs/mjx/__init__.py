@@ -21,7 +21,8 @@ Registry (MJCF in `envs/mjx/assets/`, written for this project; details in each 
                   `envs.make("mjx/cheetah-slope", split="test")`. `sample_tasks` draws from
                   the env's split and `reset(key, task=...)` rejects tasks of the other one.
   Ha et al. 2020  mjx/quadruped-multitask: the quadruped with task vectors, workspace,
-                  scheduler and action filter (`envs.mjx.legged_wrappers`).
+                  scheduler and action filter (`envs.mjx.legged_wrappers`); a fall costs
+                  a violation for every step left in the episode, so falling never pays.
 
 Every env exposes `env.mj_model` (mujoco.MjModel), `env.mjx_model`, `env.spec.dt` (control
 period, s) and `env.n_frames` (physics steps per control step). Rendering for notebooks:

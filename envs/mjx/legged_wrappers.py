@@ -221,15 +221,18 @@ class ButterworthActionFilter(Wrapper):
 
 def make_ha2020_env(cutoff_hz: float = 4.0, workspace_half_size_m: float = 1.5,
                     init_xy_half_range_m: float = 1.0, episode_length: int = 1000,
-                    **quadruped_kwargs) -> Env:
+                    fall_cost_remaining_steps: bool = True, **quadruped_kwargs) -> Env:
     """The quadruped with Ha et al. 2020's tasks, workspace, scheduler and action filter.
 
     Episodes start at a random position (x, y uniform in +-init_xy_half_range_m) and heading,
-    so that the scheduler's choice matters.
+    so that the scheduler's choice matters. A fall costs a violation for every step left in
+    the episode (`QuadrupedWalk`'s `fall_cost_remaining_steps`), so that falling never pays.
     """
     env: Env = QuadrupedWalk(name="mjx/quadruped-multitask", random_initial_yaw=True,
                              init_xy_half_range_m=init_xy_half_range_m,
-                             episode_length=episode_length, **quadruped_kwargs)
+                             episode_length=episode_length,
+                             fall_cost_remaining_steps=fall_cost_remaining_steps,
+                             **quadruped_kwargs)
     env = TaskVectorWrapper(env)
     env = WorkspaceWrapper(env, half_size_m=workspace_half_size_m)
     env = TaskSchedulerWrapper(env)

@@ -92,6 +92,13 @@ class QuadrupedWalk(MjxEnv):
       init_xy_half_range_m: initial torso x, y uniform in [-r, r] (0: at the origin).
       random_initial_yaw: initial heading uniform in [-pi, pi) (else facing +x).
       episode_length: control steps per episode.
+      fall_cost_remaining_steps: a fall costs one violation for this step and every step left
+        in the episode (as if the robot lay tilted until the time limit), instead of this
+        step's 1. A fall ends the episode, and with it the cost sum: without this, a
+        constrained learner escapes its violations by falling early (seen on
+        `mjx/quadruped-multitask`: episodes shrank to 40 steps while lambda grew). Ha et al.'s
+        constraint exists to prevent falls. Off by default for `mjx/quadruped-walk` (its
+        published table), on for `mjx/quadruped-multitask`.
     """
 
     def __init__(self, n_frames: int = 5, ctrl_cost_weight: float = 0.05,
@@ -99,7 +106,7 @@ class QuadrupedWalk(MjxEnv):
                  roll_limit_rad: float = float(ROLL_LIMIT_RAD),
                  terminate_when_fallen: bool = True, init_xy_half_range_m: float = 0.0,
                  random_initial_yaw: bool = False, episode_length: int = 1000,
-                 name: str = "mjx/quadruped-walk"):
+                 fall_cost_remaining_steps: bool = False, name: str = "mjx/quadruped-walk"):
         for field, value in (("pitch_limit_rad", pitch_limit_rad),
                              ("roll_limit_rad", roll_limit_rad)):
             if not 0.0 < value <= jnp.pi / 2:
@@ -117,6 +124,20 @@ class QuadrupedWalk(MjxEnv):
         self.terminate_when_fallen = bool(terminate_when_fallen)
         self.init_xy_half_range_m = float(init_xy_half_range_m)
         self.random_initial_yaw = bool(random_initial_yaw)
+        self.fall_cost_remaining_steps = bool(fall_cost_remaining_steps)
+        if self.fall_cost_remaining_steps and not self.terminate_when_fallen:
+            raise ValueError("fall_cost_remaining_steps needs terminate_when_fallen=True.")
+
+    def step(self, state, action):
+        next_state = super().step(state, action)
+        if not self.fall_cost_remaining_steps:
+            return next_state
+        # Steps taken so far, this one included, from the simulated time (0 at reset).
+        steps = jnp.round(next_state.env_state.time / self.spec.dt)
+        remaining = jnp.maximum(self.spec.episode_length - steps, 0.0)
+        fell = has_fallen(next_state.obs)
+        cost = jnp.where(fell, 1.0 + remaining, next_state.cost).astype(jnp.float32)
+        return next_state.replace(cost=cost)
 
     # Leg joints are qpos[7:15] / qvel[6:14]; the torso's free joint comes first.
     def init_qpos_qvel(self, key, task):

@@ -138,3 +138,20 @@ def test_registered_multitask_quadruped_traces():
     assert next_state.obs.shape == (quadruped.OBS_SIZE,)
     with pytest.raises(ValueError, match=r"expected \(8,\)"):
         jax.eval_shape(env.step, state, jnp.zeros((7,)))
+
+
+def test_a_fall_costs_every_remaining_step():
+    """With `fall_cost_remaining_steps`, a fall at step 10 of 1000 costs 991 (this step and
+    the 990 left); an upright robot's step costs its usual 0 or 1."""
+    env = quadruped.QuadrupedWalk(episode_length=1000, fall_cost_remaining_steps=True)
+    state = jax.vmap(env.reset)(jax.random.split(jax.random.key(0), 2))
+    upside = quadruped.rpy_to_quat(jnp.pi / 2, 0.0, 0.0)  # rolled onto its side: fallen
+    qpos = state.env_state.qpos.at[0, 3:7].set(upside)
+    time = jnp.full_like(state.env_state.time, 9 * env.spec.dt)  # 9 steps already taken
+    state = state.replace(env_state=state.env_state.replace(qpos=qpos, time=time))
+    next_state = jax.jit(jax.vmap(env.step))(state, jnp.zeros((2, 8)))
+    np.testing.assert_array_equal(np.asarray(next_state.done), [1.0, 0.0])
+    assert float(next_state.cost[0]) == 991.0
+    assert float(next_state.cost[1]) in (0.0, 1.0)
+    with pytest.raises(ValueError, match="terminate_when_fallen"):
+        quadruped.QuadrupedWalk(terminate_when_fallen=False, fall_cost_remaining_steps=True)
