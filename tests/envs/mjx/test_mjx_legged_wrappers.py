@@ -153,5 +153,5 @@ def test_a_fall_costs_every_remaining_step():
     np.testing.assert_array_equal(np.asarray(next_state.done), [1.0, 0.0])
     assert float(next_state.cost[0]) == 991.0
     assert float(next_state.cost[1]) in (0.0, 1.0)
-    with pytest.raises(ValueError, match="terminate_when_fallen"):
-        quadruped.QuadrupedWalk(terminate_when_fallen=False, fall_cost_remaining_steps=True)
+    # Where a fall does not end the episode, the tilted robot keeps paying per step instead.
+    assert not quadruped.QuadrupedWalk(terminate_when_fallen=False).fall_cost_remaining_steps
