@@ -259,7 +259,7 @@ def quadruped_overrides(quick: bool) -> dict:
 def quadruped_run(variant: str, seed: int, quick: bool = False) -> dict:
     name, algo_name, fixed_lambda = {v[0]: v for v in VARIANTS}[variant]
     overrides = quadruped_overrides(quick)
-    key = {"env": "mjx/quadruped-walk+fall_cost", "algo": algo_name, "config": overrides,
+    key = {"env": "mjx/quadruped-walk", "algo": algo_name, "config": overrides,
            "fixed_lambda": fixed_lambda, "seed": seed}
 
     def compute():

@@ -9,8 +9,7 @@
 Registry (MJCF in `envs/mjx/assets/`, written for this project; details in each module):
 
   Robots          mjx/cheetah-run, mjx/ant-run, mjx/walker-run, mjx/quadruped-walk
-                  (cost = 1 when |pitch| > pi/12 or |roll| > pi/6, bounds configurable;
-                  a fall costs 1 for each step left in the episode),
+                  (cost = 1 when |pitch| > pi/12 or |roll| > pi/6, bounds configurable),
                   mjx/point-goal (task: the goal)
   Meta-RL tasks   mjx/cheetah-vel (target speed ~ U[0, 3] m/s), mjx/cheetah-dir (+-1),
                   mjx/ant-dir (angle ~ U[0, 2 pi)), mjx/ant-goal (disc of radius 3 m),
@@ -22,7 +21,8 @@ Registry (MJCF in `envs/mjx/assets/`, written for this project; details in each 
                   `envs.make("mjx/cheetah-slope", split="test")`. `sample_tasks` draws from
                   the env's split and `reset(key, task=...)` rejects tasks of the other one.
   Ha et al. 2020  mjx/quadruped-multitask: the quadruped with task vectors, workspace,
-                  scheduler and action filter (`envs.mjx.legged_wrappers`).
+                  scheduler and action filter (`envs.mjx.legged_wrappers`); a fall
+                  costs 1 for each step left in the episode.
 
 Every env exposes `env.mj_model` (mujoco.MjModel), `env.mjx_model`, `env.spec.dt` (control
 period, s) and `env.n_frames` (physics steps per control step). Rendering for notebooks:

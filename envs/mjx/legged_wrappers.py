@@ -225,8 +225,9 @@ def make_ha2020_env(cutoff_hz: float = 4.0, workspace_half_size_m: float = 1.5,
     """The quadruped with Ha et al. 2020's tasks, workspace, scheduler and action filter.
 
     Episodes start at a random position (x, y uniform in +-init_xy_half_range_m) and heading,
-    so that the scheduler's choice matters. As on `mjx/quadruped-walk`, a fall costs a
-    violation for every step left in the episode (`fall_cost_remaining_steps`).
+    so that the scheduler's choice matters. A fall costs a violation for every step left in
+    the episode (`QuadrupedWalk`'s `fall_cost_remaining_steps`): without it, SAC-Lagrangian
+    learned to fall within 40 steps rather than pay for tilting.
     """
     env: Env = QuadrupedWalk(name="mjx/quadruped-multitask", random_initial_yaw=True,
                              init_xy_half_range_m=init_xy_half_range_m,

@@ -19,9 +19,9 @@ with v_x the torso's forward (world x) velocity. Safety cost (Ha et al. 2020, "L
 walk in the real world with minimal human effort", Sec. 4): `cost = 1` when
 |pitch| > pitch_limit (pi/12) or |roll| > roll_limit (pi/6), else 0. The episode terminates
 when the robot has fallen (torso tilted past 60 degrees or below 8 cm), since the model keeps
-only foot/floor contacts (an upturned torso would sink through the floor); the fall's step
-then costs one violation for itself and for every step left in the episode
-(`fall_cost_remaining_steps`), so that ending the episode never saves cost.
+only foot/floor contacts (an upturned torso would sink through the floor). With
+`fall_cost_remaining_steps` the fall's step costs one violation for itself and for every
+step left in the episode, so that ending the episode never saves cost.
 `info` carries roll, pitch, yaw (rad) and the torso's x, y (m) for the wrappers in
 `envs.mjx.legged_wrappers` (workspace and task scheduler).
 """
@@ -97,11 +97,11 @@ class QuadrupedWalk(MjxEnv):
       fall_cost_remaining_steps: a fall costs one violation for this step and every step left
         in the episode (as if the robot lay tilted until the time limit), instead of this
         step's 1. A fall ends the episode, and with it the cost sum: without this, a
-        constrained learner escapes its violations by falling early (seen on
-        `mjx/quadruped-multitask`: episodes shrank to 40 steps while lambda grew). Ha et al.'s
-        constraint exists to prevent falls. On by default (ignored when falls do not end
-        the episode, `terminate_when_fallen=False`); False gives the plain per-step
-        count (what the tables of `benchmarks/` measured before 2026-11-25 19:00 UTC).
+        constrained learner can escape its violations by falling early (seen on
+        `mjx/quadruped-multitask`, where episodes shrank to 40 steps while lambda grew).
+        Off by default here (Ha et al.'s per-step count; at 100k steps it made every
+        SAC-Lagrangian seed stop walking, `benchmarks/sac_lagrangian_compare.md`), on for
+        `mjx/quadruped-multitask`. Ignored when falls do not end the episode.
     """
 
     def __init__(self, n_frames: int = 5, ctrl_cost_weight: float = 0.05,
@@ -109,7 +109,7 @@ class QuadrupedWalk(MjxEnv):
                  roll_limit_rad: float = float(ROLL_LIMIT_RAD),
                  terminate_when_fallen: bool = True, init_xy_half_range_m: float = 0.0,
                  random_initial_yaw: bool = False, episode_length: int = 1000,
-                 fall_cost_remaining_steps: bool = True, name: str = "mjx/quadruped-walk"):
+                 fall_cost_remaining_steps: bool = False, name: str = "mjx/quadruped-walk"):
         for field, value in (("pitch_limit_rad", pitch_limit_rad),
                              ("roll_limit_rad", roll_limit_rad)):
             if not 0.0 < value <= jnp.pi / 2:
