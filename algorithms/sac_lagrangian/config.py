@@ -29,7 +29,7 @@ import dataclasses
 from algorithms.sac.config import Config as SACConfig
 from rlcore.config import check, check_learning_rates
 
-PARAMETERIZATIONS = ("log", "softplus")
+PARAMETERIZATIONS = ("log", "softplus", "bounded")
 CONSTRAINT_ESTIMATES = ("recent_cost", "cost_q")
 DEFAULT_COST_LIMIT_PER_EPISODE = 25.0  # cost units per episode, when no limit is given
 
@@ -48,11 +48,16 @@ class Config(SACConfig):
       cost_critic_lr: Adam learning rate of the cost critics.
       num_cost_critics: cost critics in the ensemble (target and actor take their maximum:
         pessimistic about cost).
-      init_lambda: initial multiplier (> 0: both parameterisations reach 0 only in the limit).
+      init_lambda: initial multiplier (> 0: every parameterisation reaches 0 only in the limit).
       lambda_lr: Adam learning rate of the multiplier parameter; smaller than the critics'
         so that lambda sees a cost estimate that has settled (dual ascent on a slower scale).
-      lambda_parameterization: "log" (lambda = exp(p)) or "softplus" (lambda = softplus(p)).
-        Either keeps lambda >= 0 without clipping, so its gradient never vanishes at a clip.
+      lambda_parameterization: "log" (lambda = exp(p)), "softplus" (lambda = softplus(p)) or
+        "bounded" (lambda = lambda_max * sigmoid(p)). Each keeps lambda >= 0 without
+        clipping, so its gradient never vanishes at a clip. With a limit that the policy
+        cannot meet, "log" grows lambda exponentially (1.5e10 after 1M steps on
+        mjx/quadruped-multitask) until the reward no longer matters; "bounded" caps it
+        (OmniSafe's `lagrangian_upper_bound`).
+      lambda_max: the upper bound of "bounded" (> init_lambda); unused otherwise.
       lambda_warmup_env_steps: lambda stays at init_lambda until this many env steps (the
         cost critics first learn what the policy costs; OmniSafe's warm-up).
       fixed_lambda: if set, lambda is this constant (>= 0) and is not learned: SAC with a
@@ -78,6 +83,7 @@ class Config(SACConfig):
     init_lambda: float = 0.1
     lambda_lr: float = 1e-4
     lambda_parameterization: str = "log"
+    lambda_max: float = 100.0
     lambda_warmup_env_steps: int = 5_000
     fixed_lambda: float | None = None
     constraint_estimate: str = "recent_cost"
@@ -99,6 +105,9 @@ class Config(SACConfig):
         check(self.init_lambda > 0, "init_lambda", f"must be > 0, got {self.init_lambda}")
         check(self.lambda_parameterization in PARAMETERIZATIONS, "lambda_parameterization",
               f"must be one of {PARAMETERIZATIONS}, got {self.lambda_parameterization!r}")
+        check(self.lambda_parameterization != "bounded" or self.lambda_max > self.init_lambda,
+              "lambda_max", f"must be > init_lambda ({self.init_lambda}) for the bounded "
+              f"parameterization, got {self.lambda_max}")
         check(self.lambda_warmup_env_steps >= 0, "lambda_warmup_env_steps", "must be >= 0")
         check(self.fixed_lambda is None or self.fixed_lambda >= 0, "fixed_lambda",
               f"must be >= 0, got {self.fixed_lambda}")

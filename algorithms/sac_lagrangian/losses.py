@@ -27,22 +27,30 @@ class Networks(NamedTuple):
     cost_q: FeedForwardNetwork  # apply(params, obs (B, D), action (B, A)) -> (B, K)
 
 
-def multiplier(lambda_param: jax.Array, parameterization: str) -> jax.Array:
-    """lambda >= 0 from its unconstrained parameter: exp(p) or softplus(p)."""
+def multiplier(lambda_param: jax.Array, parameterization: str,
+               lambda_max: float | None = None) -> jax.Array:
+    """lambda >= 0 from its unconstrained parameter: exp(p), softplus(p), or
+    lambda_max * sigmoid(p) ("bounded": also at most lambda_max, still without a clip)."""
     if parameterization == "log":
         return jnp.exp(lambda_param)
     if parameterization == "softplus":
         return jax.nn.softplus(lambda_param)
+    if parameterization == "bounded":
+        return lambda_max * jax.nn.sigmoid(lambda_param)
     raise ValueError(f"Unknown lambda parameterization {parameterization!r}.")
 
 
-def multiplier_param(lam: float, parameterization: str) -> jax.Array:
+def multiplier_param(lam: float, parameterization: str,
+                     lambda_max: float | None = None) -> jax.Array:
     """The inverse of `multiplier`: the parameter p with multiplier(p) = lam (lam > 0)."""
     lam = jnp.asarray(lam, jnp.float32)
     if parameterization == "log":
         return jnp.log(lam)
     if parameterization == "softplus":
         return jnp.log(jnp.expm1(lam))
+    if parameterization == "bounded":
+        fraction = lam / lambda_max
+        return jnp.log(fraction) - jnp.log1p(-fraction)
     raise ValueError(f"Unknown lambda parameterization {parameterization!r}.")
 
 
@@ -113,7 +121,8 @@ class LambdaStats(NamedTuple):
 
 
 def lambda_loss(lambda_param: jax.Array, cost_q_mean: jax.Array, q_limit: float,
-                parameterization: str = "log") -> tuple[jax.Array, LambdaStats]:
+                parameterization: str = "log",
+                lambda_max: float | None = None) -> tuple[jax.Array, LambdaStats]:
     """Dual ascent on the multiplier (Ha et al. 2020, eq. 5), as a loss to minimise:
 
         J(lambda) = -lambda * (J_c - q_limit),  J_c = mean_B max_k Q_cost_k(s, a~), a~ ~ pi
@@ -123,6 +132,6 @@ def lambda_loss(lambda_param: jax.Array, cost_q_mean: jax.Array, q_limit: float,
     toward 0 below it. lambda = multiplier(lambda_param) keeps lambda >= 0 without a clip.
     """
     chex.assert_rank([lambda_param, cost_q_mean], [0, 0])
-    lam = multiplier(lambda_param, parameterization)
+    lam = multiplier(lambda_param, parameterization, lambda_max)
     violation = jax.lax.stop_gradient(cost_q_mean - q_limit)
     return -lam * violation, LambdaStats(lam=lam, violation=violation)

@@ -104,7 +104,8 @@ def current_lambda(state: TrainingState) -> jax.Array:
     config = state.config
     if not config.learns_lambda:
         return jnp.asarray(config.fixed_lambda, jnp.float32)
-    return losses.multiplier(state.params.lambda_param, config.lambda_parameterization)
+    return losses.multiplier(state.params.lambda_param, config.lambda_parameterization,
+                             config.lambda_max)
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec) -> TrainingState:
@@ -115,7 +116,8 @@ def init(key: jax.Array, config: Config, spec: EnvSpec) -> TrainingState:
     q_params = networks.sac.q.init(key_q)
     cost_q_params = networks.cost_q.init(key_cost_q)
     log_alpha = jnp.asarray(jnp.log(config.init_alpha), jnp.float32)
-    lambda_param = losses.multiplier_param(config.init_lambda, config.lambda_parameterization)
+    lambda_param = losses.multiplier_param(config.init_lambda, config.lambda_parameterization,
+                                           config.lambda_max)
     policy_opt, q_opt, alpha_opt, cost_q_opt, lambda_opt = _optimizers(config)
     buffer, normalizer = loop.init_buffers(config, spec.obs_size, spec.action_size)
     params = LagrangianParams(policy=policy_params, q=q_params, target_q=q_params,
@@ -165,7 +167,7 @@ def update(state: TrainingState, batch: Transition, key: jax.Array
         lambda_step = make_gradient_step(losses.lambda_loss, lambda_opt)
         lambda_l, lambda_stats, new_param, new_opt_state = lambda_step(
             p.lambda_param, state.lambda_opt_state, cost_estimate, q_limit,
-            config.lambda_parameterization)
+            config.lambda_parameterization, config.lambda_max)
         # Warm-up: lambda holds its initial value until the cost critics have learned.
         learning = state.env_steps >= config.lambda_warmup_env_steps
         lambda_param, lambda_opt_state = jax.tree.map(

@@ -120,16 +120,22 @@ def _cost_of_policy(key):
     return losses.pessimistic_cost_q(NETWORKS, COST_Q_PARAMS, BATCH.obs, action).mean()
 
 
-@pytest.mark.parametrize("parameterization", ["log", "softplus"])
+LAMBDA_MAX = 10.0  # the bound of the "bounded" parameterisation in these tests
+
+
+@pytest.mark.parametrize("parameterization", ["log", "softplus", "bounded"])
 @pytest.mark.parametrize("lam", [1e-4, 0.5, 3.0])
 def test_lambda_gradient_sign_on_both_sides_of_the_limit(parameterization, lam):
     cost = _cost_of_policy(jax.random.key(3))
-    param = losses.multiplier_param(lam, parameterization)
-    np.testing.assert_allclose(losses.multiplier(param, parameterization), lam, rtol=1e-4)
-    dlam_dparam = lam if parameterization == "log" else float(jax.nn.sigmoid(param))
+    param = losses.multiplier_param(lam, parameterization, LAMBDA_MAX)
+    np.testing.assert_allclose(losses.multiplier(param, parameterization, LAMBDA_MAX), lam,
+                               rtol=1e-4)
+    dlam_dparam = {"log": lam, "softplus": float(jax.nn.sigmoid(param)),
+                   "bounded": lam * (1.0 - lam / LAMBDA_MAX)}[parameterization]
 
     def grad(limit):
-        return jax.grad(lambda p: losses.lambda_loss(p, cost, limit, parameterization)[0])(param)
+        return jax.grad(lambda p: losses.lambda_loss(p, cost, limit, parameterization,
+                                                     LAMBDA_MAX)[0])(param)
 
     for limit, sign in ((float(cost) - 0.4, -1.0), (float(cost) + 0.4, 1.0)):
         g = grad(limit)
@@ -137,26 +143,56 @@ def test_lambda_gradient_sign_on_both_sides_of_the_limit(parameterization, lam):
         # lowers it below, with a gradient that does not vanish near lambda = 0 (no clip).
         np.testing.assert_allclose(g, -(float(cost) - limit) * dlam_dparam, rtol=1e-4)
         assert np.sign(g) == sign
-    loss, stats = losses.lambda_loss(param, cost, float(cost) - 0.4, parameterization)
+    loss, stats = losses.lambda_loss(param, cost, float(cost) - 0.4, parameterization,
+                                     LAMBDA_MAX)
     np.testing.assert_allclose(loss, -lam * 0.4, rtol=1e-4)
     np.testing.assert_allclose(stats.violation, 0.4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("parameterization", ["log", "softplus"])
+def test_bounded_lambda_rises_toward_its_bound_and_never_passes_it():
+    """Above the limit for many Adam steps: "log" grows without bound, "bounded" stays below
+    lambda_max while still rising."""
+    import optax
+
+    finals = {}
+    for parameterization in ("log", "bounded"):
+        opt = optax.adam(0.1)
+        grad_fn = jax.jit(jax.grad(lambda p, par=parameterization: losses.lambda_loss(
+            p, 2.0, 1.0, par, LAMBDA_MAX)[0]))
+        param = losses.multiplier_param(0.5, parameterization, LAMBDA_MAX)
+        opt_state = opt.init(param)
+        lams = []
+        for _ in range(300):
+            updates, opt_state = opt.update(grad_fn(param), opt_state)
+            param = optax.apply_updates(param, updates)
+            lams.append(float(losses.multiplier(param, parameterization, LAMBDA_MAX)))
+        assert np.all(np.diff(lams) >= 0)
+        finals[parameterization] = lams[-1]
+    assert finals["log"] > 1e10  # exp(0.1 * 300 steps): the unbounded growth
+    assert 0.99 * LAMBDA_MAX < finals["bounded"] <= LAMBDA_MAX
+
+
+def test_bounded_lambda_needs_a_bound_above_its_start():
+    with pytest.raises(ValueError, match="lambda_max"):
+        sac_lagrangian.Config(lambda_parameterization="bounded", init_lambda=1.0,
+                              lambda_max=0.5)
+
+
+@pytest.mark.parametrize("parameterization", ["log", "softplus", "bounded"])
 def test_dual_descent_keeps_lambda_non_negative_and_approaches_zero(parameterization):
     """Below the limit for many Adam steps: lambda falls monotonically toward 0, never below."""
     import optax
 
     opt = optax.adam(0.1)
     grad_fn = jax.jit(jax.grad(
-        lambda p: losses.lambda_loss(p, 1.0, 2.0, parameterization)[0]))
-    param = losses.multiplier_param(0.5, parameterization)
+        lambda p: losses.lambda_loss(p, 1.0, 2.0, parameterization, LAMBDA_MAX)[0]))
+    param = losses.multiplier_param(0.5, parameterization, LAMBDA_MAX)
     opt_state = opt.init(param)
     lams = []
     for _ in range(300):
         updates, opt_state = opt.update(grad_fn(param), opt_state)
         param = optax.apply_updates(param, updates)
-        lams.append(float(losses.multiplier(param, parameterization)))
+        lams.append(float(losses.multiplier(param, parameterization, LAMBDA_MAX)))
     assert np.all(np.diff(lams) < 0) and lams[-1] > 0.0
     assert lams[-1] < 1e-2, lams[-1]
 
