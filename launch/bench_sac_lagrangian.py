@@ -309,16 +309,9 @@ def make_multitask_env(scheduler: bool):
     """`mjx/quadruped-multitask` with the task vector appended to the observation; without
     the scheduler, a task drawn uniformly at every episode start (TaskVectorWrapper's)."""
     from envs.mjx import legged_wrappers as lw
-    from envs.mjx.quadruped import QuadrupedWalk
 
-    if scheduler:
-        return TaskInObservation(lw.make_ha2020_env())
-    # make_ha2020_env's stack without TaskSchedulerWrapper, its defaults.
-    env = QuadrupedWalk(name="mjx/quadruped-multitask", random_initial_yaw=True,
-                        init_xy_half_range_m=1.0, episode_length=1000,
-                        fall_cost_remaining_steps=True)
-    env = lw.ButterworthActionFilter(lw.WorkspaceWrapper(lw.TaskVectorWrapper(env)))
-    return TaskInObservation(env, draw_task_per_episode=True)
+    env = lw.make_ha2020_env(scheduler=scheduler)
+    return TaskInObservation(env, draw_task_per_episode=None if scheduler else True)
 
 
 class TaskInObservation:

@@ -221,13 +221,15 @@ class ButterworthActionFilter(Wrapper):
 
 def make_ha2020_env(cutoff_hz: float = 4.0, workspace_half_size_m: float = 1.5,
                     init_xy_half_range_m: float = 1.0, episode_length: int = 1000,
-                    fall_cost_remaining_steps: bool = True, **quadruped_kwargs) -> Env:
+                    fall_cost_remaining_steps: bool = True, scheduler: bool = True,
+                    **quadruped_kwargs) -> Env:
     """The quadruped with Ha et al. 2020's tasks, workspace, scheduler and action filter.
 
     Episodes start at a random position (x, y uniform in +-init_xy_half_range_m) and heading,
     so that the scheduler's choice matters. A fall costs a violation for every step left in
     the episode (`QuadrupedWalk`'s `fall_cost_remaining_steps`): without it, SAC-Lagrangian
-    learned to fall within 40 steps rather than pay for tilting.
+    learned to fall within 40 steps rather than pay for tilting. `scheduler=False` leaves
+    out the task scheduler (the ablation; the caller then draws the tasks).
     """
     env: Env = QuadrupedWalk(name="mjx/quadruped-multitask", random_initial_yaw=True,
                              init_xy_half_range_m=init_xy_half_range_m,
@@ -236,7 +238,8 @@ def make_ha2020_env(cutoff_hz: float = 4.0, workspace_half_size_m: float = 1.5,
                              **quadruped_kwargs)
     env = TaskVectorWrapper(env)
     env = WorkspaceWrapper(env, half_size_m=workspace_half_size_m)
-    env = TaskSchedulerWrapper(env)
+    if scheduler:
+        env = TaskSchedulerWrapper(env)
     return ButterworthActionFilter(env, cutoff_hz=cutoff_hz)
 
 

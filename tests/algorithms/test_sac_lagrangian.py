@@ -149,23 +149,30 @@ def test_lambda_gradient_sign_on_both_sides_of_the_limit(parameterization, lam):
     np.testing.assert_allclose(stats.violation, 0.4, rtol=1e-4)
 
 
+def _dual_descent_path(parameterization, cost, limit, steps=300):
+    """lambda after each of `steps` Adam steps (lr 0.1) on `lambda_loss`, from lambda = 0.5,
+    with a constant cost estimate."""
+    import optax
+
+    opt = optax.adam(0.1)
+    grad_fn = jax.jit(jax.grad(
+        lambda p: losses.lambda_loss(p, cost, limit, parameterization, LAMBDA_MAX)[0]))
+    param = losses.multiplier_param(0.5, parameterization, LAMBDA_MAX)
+    opt_state = opt.init(param)
+    lams = []
+    for _ in range(steps):
+        updates, opt_state = opt.update(grad_fn(param), opt_state)
+        param = optax.apply_updates(param, updates)
+        lams.append(float(losses.multiplier(param, parameterization, LAMBDA_MAX)))
+    return lams
+
+
 def test_bounded_lambda_rises_toward_its_bound_and_never_passes_it():
     """Above the limit for many Adam steps: "log" grows without bound, "bounded" stays below
     lambda_max while still rising."""
-    import optax
-
     finals = {}
     for parameterization in ("log", "bounded"):
-        opt = optax.adam(0.1)
-        grad_fn = jax.jit(jax.grad(lambda p, par=parameterization: losses.lambda_loss(
-            p, 2.0, 1.0, par, LAMBDA_MAX)[0]))
-        param = losses.multiplier_param(0.5, parameterization, LAMBDA_MAX)
-        opt_state = opt.init(param)
-        lams = []
-        for _ in range(300):
-            updates, opt_state = opt.update(grad_fn(param), opt_state)
-            param = optax.apply_updates(param, updates)
-            lams.append(float(losses.multiplier(param, parameterization, LAMBDA_MAX)))
+        lams = _dual_descent_path(parameterization, cost=2.0, limit=1.0)
         assert np.all(np.diff(lams) >= 0)
         finals[parameterization] = lams[-1]
     assert finals["log"] > 1e10  # exp(0.1 * 300 steps): the unbounded growth
@@ -181,18 +188,7 @@ def test_bounded_lambda_needs_a_bound_above_its_start():
 @pytest.mark.parametrize("parameterization", ["log", "softplus", "bounded"])
 def test_dual_descent_keeps_lambda_non_negative_and_approaches_zero(parameterization):
     """Below the limit for many Adam steps: lambda falls monotonically toward 0, never below."""
-    import optax
-
-    opt = optax.adam(0.1)
-    grad_fn = jax.jit(jax.grad(
-        lambda p: losses.lambda_loss(p, 1.0, 2.0, parameterization, LAMBDA_MAX)[0]))
-    param = losses.multiplier_param(0.5, parameterization, LAMBDA_MAX)
-    opt_state = opt.init(param)
-    lams = []
-    for _ in range(300):
-        updates, opt_state = opt.update(grad_fn(param), opt_state)
-        param = optax.apply_updates(param, updates)
-        lams.append(float(losses.multiplier(param, parameterization, LAMBDA_MAX)))
+    lams = _dual_descent_path(parameterization, cost=1.0, limit=2.0)
     assert np.all(np.diff(lams) < 0) and lams[-1] > 0.0
     assert lams[-1] < 1e-2, lams[-1]
 
