@@ -66,6 +66,11 @@ MULTITASK_STEPS = (100_000, 250_000, 1_000_000)
 # unbounded, log-lambda reached 1.5e10 and the robot never learned to walk its tasks.
 MULTITASK_BOUNDED = {"lambda_parameterization": "bounded", "lambda_max": 1.0}
 MULTITASK_BOUNDED_STEPS = (1_000_000,)
+# Ha et al.'s set-up proper: the task re-chosen every second from the pose reached (the robot
+# walks on; with bounded lambda it crossed the 3 m workspace within one 20 s task), and the
+# ablation re-drawing uniformly at the same period. Bounded lambda, 1M steps, two seeds.
+MULTITASK_TASK_PERIOD = 50
+MULTITASK_PERIODIC_SEEDS = (0, 1)
 EXIT_EPISODES = 100
 # Networks and loop of the quadruped runs (a CPU budget, far below Ha et al.'s).
 QUADRUPED_CONFIG = dict(num_envs=16, batch_size=256, replay_capacity=200_000, warmup_steps=5_000,
@@ -305,13 +310,15 @@ def quadruped_suite(quick: bool = False) -> list[dict]:
 # --------------------------------------------------------------------------- multitask
 
 
-def make_multitask_env(scheduler: bool):
+def make_multitask_env(scheduler: bool, task_period_steps: int | None = None):
     """`mjx/quadruped-multitask` with the task vector appended to the observation; without
-    the scheduler, a task drawn uniformly at every episode start (TaskVectorWrapper's)."""
+    the scheduler, a task drawn uniformly at every episode start (TaskVectorWrapper's) and,
+    with `task_period_steps`, again at every period (`RandomTaskWrapper`)."""
     from envs.mjx import legged_wrappers as lw
 
-    env = lw.make_ha2020_env(scheduler=scheduler)
-    return TaskInObservation(env, draw_task_per_episode=None if scheduler else True)
+    env = lw.make_ha2020_env(scheduler=scheduler, task_period_steps=task_period_steps)
+    own_draws = scheduler or task_period_steps is not None
+    return TaskInObservation(env, draw_task_per_episode=None if own_draws else True)
 
 
 class TaskInObservation:
@@ -388,20 +395,23 @@ def count_workspace_exits(env, policy, params, num_episodes: int, seed: int,
 
 
 def multitask_run(scheduler: bool, seed: int, steps: int, quick: bool = False,
-                  bounded: bool = False) -> dict:
+                  bounded: bool = False, task_period_steps: int | None = None) -> dict:
     overrides = quadruped_overrides(quick)
     if not quick:
         overrides["total_env_steps"] = steps
     if bounded:
         overrides.update(MULTITASK_BOUNDED)
     episodes = 8 if quick else EXIT_EPISODES
-    key = {"env": "mjx/quadruped-multitask+task_obs+fall_cost", "scheduler": scheduler,
+    env_name = "mjx/quadruped-multitask+task_obs+fall_cost"
+    if task_period_steps is not None:
+        env_name += f"+task_period{task_period_steps}"
+    key = {"env": env_name, "scheduler": scheduler,
            "algo": "sac_lagrangian", "config": overrides, "seed": seed, "episodes": episodes}
 
     def compute():
         from algorithms import sac_lagrangian
 
-        env = make_multitask_env(scheduler)
+        env = make_multitask_env(scheduler, task_period_steps)
         config = sac_lagrangian.Config(**overrides)
         result = sac_lagrangian.train(env, config, seed=seed, progress=False)
         stochastic = count_workspace_exits(env, result.policy, result.params, episodes,
@@ -415,6 +425,8 @@ def multitask_run(scheduler: bool, seed: int, steps: int, quick: bool = False,
     name = f"{'scheduler' if scheduler else 'random_task'}_seed{seed}"
     if not quick:
         name = f"{name}_{steps // 1000}k" + ("_bounded" if bounded else "")
+        if task_period_steps is not None:
+            name += f"_period{task_period_steps}"
     return _cached("multitask", name, key, quick, compute)
 
 
@@ -422,10 +434,17 @@ def multitask_suite(quick: bool = False) -> list[dict]:
     from launch.benchmark import device_name
 
     rows = []
-    budgets = ([(MULTITASK_STEPS[0], False)] if quick else
-               [(n, False) for n in MULTITASK_STEPS] + [(n, True) for n in MULTITASK_BOUNDED_STEPS])
-    for (steps, bounded), scheduler, seed in itertools.product(budgets, (True, False), SEEDS):
-        r = multitask_run(scheduler, seed, steps, quick, bounded)
+    # (steps, bounded lambda, task period, seeds)
+    budgets = ([(MULTITASK_STEPS[0], False, None, SEEDS)] if quick else
+               [(n, False, None, SEEDS) for n in MULTITASK_STEPS]
+               + [(n, True, None, SEEDS) for n in MULTITASK_BOUNDED_STEPS]
+               + [(MULTITASK_BOUNDED_STEPS[-1], True, MULTITASK_TASK_PERIOD,
+                   MULTITASK_PERIODIC_SEEDS)])
+    runs = [(steps, bounded, period, scheduler, seed)
+            for steps, bounded, period, seeds in budgets
+            for scheduler, seed in itertools.product((True, False), seeds)]
+    for steps, bounded, period, scheduler, seed in runs:
+        r = multitask_run(scheduler, seed, steps, quick, bounded, period)
         for mode in ("stochastic", "deterministic"):
             m = r[mode]
             rows.append({
@@ -439,6 +458,7 @@ def multitask_suite(quick: bool = False) -> list[dict]:
                 "eval_return": round(r["eval_return"], 1),
                 "lambda": round(r["lambda"], 3),
                 "lambda_parameterization": "bounded, max 1" if bounded else "log",
+                "task_period_steps": period or "episode",
                 "train_wall_s": r["wall_s"],
                 "device": device_name()})
     return rows

@@ -20,7 +20,8 @@ is, innermost first:
                       workspace centre from the initial pose (see `schedule_task`).
                       It sets `draw_task_per_episode`, so `wrap_for_training(env)` has
                       auto-reset pass no task and the scheduler decides at every episode
-                      start.
+                      start; with `period_steps`, again every that many steps
+                      (`RandomTaskWrapper` is its ablation: uniform draws, same periods).
   ButterworthActionFilter  first-order low-pass Butterworth filter (bilinear transform at
                       the control rate, cutoff in Hz) on the actions before the robot.
 
@@ -159,21 +160,67 @@ class WorkspaceWrapper(Wrapper):
 
 
 class TaskSchedulerWrapper(Wrapper):
-    """Chooses the task at episode start: the one heading toward the workspace centre."""
+    """Chooses the task heading toward the workspace centre: at episode start and, with
+    `period_steps`, again every `period_steps` steps from the pose reached.
+
+    Ha et al. let the robot walk on from where it stopped and re-schedule at every short
+    episode; `period_steps` is that re-scheduling inside one of our (long) episodes, so a
+    robot fast enough to cross the workspace in one task still gets turned back.
+    `info["task_steps"]` counts steps since the last choice (int32).
+    """
 
     draw_task_per_episode = True  # read by `envs.wrappers.wrap_for_training`
 
-    def __init__(self, env: Env, center: tuple[float, float] = (0.0, 0.0)):
+    def __init__(self, env: Env, center: tuple[float, float] = (0.0, 0.0),
+                 period_steps: int | None = None):
         super().__init__(env)
         self.center = (float(center[0]), float(center[1]))
+        if period_steps is not None and int(period_steps) < 1:
+            raise ValueError(f"period_steps must be >= 1 or None, got {period_steps}.")
+        self.period_steps = None if period_steps is None else int(period_steps)
 
-    def reset(self, key, task=None):
-        if task is not None:
-            return self.env.reset(key, task=task)
-        state = self.env.reset(key, task=jnp.asarray(TASKS[FORWARD]))
+    def choose(self, state, key: jax.Array) -> jax.Array:
+        """The task (3,) for `state`'s pose (`key` unused: the rule is deterministic)."""
+        del key
         index = schedule_task(state.info["x"], state.info["y"], state.info["yaw"],
                               self.center)
-        return state.replace(task=jnp.asarray(TASKS)[index])
+        return jnp.asarray(TASKS)[index]
+
+    def reset(self, key, task=None):
+        # The env gets `key` itself, so the per-episode scheduler's states are unchanged.
+        key_task = jax.random.fold_in(key, 0x7a5c)
+        if task is not None:
+            state = self.env.reset(key, task=task)
+        else:
+            state = self.env.reset(key, task=jnp.asarray(TASKS[FORWARD]))
+            state = state.replace(task=self.choose(state, key_task))
+        if self.period_steps is None:
+            return state
+        info = dict(state.info, task_steps=jnp.zeros((), jnp.int32),
+                    task_key=jax.random.key_data(jax.random.fold_in(key_task, 1)))
+        return state.replace(info=info)
+
+    def step(self, state, action):
+        next_state = self.env.step(state, action)
+        if self.period_steps is None:
+            return next_state
+        task_steps = state.info["task_steps"] + 1
+        key_next, key_choose = jax.random.split(
+            jax.random.wrap_key_data(state.info["task_key"]))
+        switch = task_steps >= self.period_steps
+        task = jnp.where(switch, self.choose(next_state, key_choose), next_state.task)
+        info = dict(next_state.info, task_steps=jnp.where(switch, 0, task_steps),
+                    task_key=jax.random.key_data(key_next))
+        return next_state.replace(task=task, info=info)
+
+
+class RandomTaskWrapper(TaskSchedulerWrapper):
+    """The scheduler's ablation: the same task periods, each task drawn uniformly from
+    `TASKS` whatever the pose."""
+
+    def choose(self, state, key: jax.Array) -> jax.Array:
+        del state
+        return jnp.asarray(TASKS)[jax.random.randint(key, (), 0, len(TASKS))]
 
 
 def butterworth_first_order(cutoff_hz: float, sample_rate_hz: float) -> tuple[float, float,
@@ -222,7 +269,7 @@ class ButterworthActionFilter(Wrapper):
 def make_ha2020_env(cutoff_hz: float = 4.0, workspace_half_size_m: float = 1.5,
                     init_xy_half_range_m: float = 1.0, episode_length: int = 1000,
                     fall_cost_remaining_steps: bool = True, scheduler: bool = True,
-                    **quadruped_kwargs) -> Env:
+                    task_period_steps: int | None = None, **quadruped_kwargs) -> Env:
     """The quadruped with Ha et al. 2020's tasks, workspace, scheduler and action filter.
 
     Episodes start at a random position (x, y uniform in +-init_xy_half_range_m) and heading,
@@ -230,6 +277,11 @@ def make_ha2020_env(cutoff_hz: float = 4.0, workspace_half_size_m: float = 1.5,
     the episode (`QuadrupedWalk`'s `fall_cost_remaining_steps`): without it, SAC-Lagrangian
     learned to fall within 40 steps rather than pay for tilting. `scheduler=False` leaves
     out the task scheduler (the ablation; the caller then draws the tasks).
+
+    `task_period_steps`: re-choose the task every that many steps from the pose reached
+    (Ha et al.'s short episodes, the robot walking on from where it stopped); with
+    `scheduler=False` the task is then re-drawn uniformly at the same period
+    (`RandomTaskWrapper`), so the ablation differs only in how tasks are chosen.
     """
     env: Env = QuadrupedWalk(name="mjx/quadruped-multitask", random_initial_yaw=True,
                              init_xy_half_range_m=init_xy_half_range_m,
@@ -239,7 +291,9 @@ def make_ha2020_env(cutoff_hz: float = 4.0, workspace_half_size_m: float = 1.5,
     env = TaskVectorWrapper(env)
     env = WorkspaceWrapper(env, half_size_m=workspace_half_size_m)
     if scheduler:
-        env = TaskSchedulerWrapper(env)
+        env = TaskSchedulerWrapper(env, period_steps=task_period_steps)
+    elif task_period_steps is not None:
+        env = RandomTaskWrapper(env, period_steps=task_period_steps)
     return ButterworthActionFilter(env, cutoff_hz=cutoff_hz)
 
 

@@ -155,3 +155,66 @@ def test_a_fall_costs_every_remaining_step():
     assert float(next_state.cost[1]) in (0.0, 1.0)
     # Where a fall does not end the episode, the tilted robot keeps paying per step instead.
     assert not quadruped.QuadrupedWalk(terminate_when_fallen=False).fall_cost_remaining_steps
+
+
+def test_periodic_scheduler_turns_back_at_each_period():
+    """Walking +x through the centre: the scheduler re-chooses every 5 steps from the pose
+    reached (forward while the centre is ahead, backward once it is behind)."""
+    env = lw.TaskSchedulerWrapper(
+        lw.TaskVectorWrapper(KinematicQuadruped(pose=(-0.55, 0.0, 0.0), dt=0.1)),
+        period_steps=5)
+    state = env.reset(jax.random.key(0))
+    np.testing.assert_array_equal(state.task, lw.TASKS[lw.FORWARD])
+    action = jnp.zeros((8,)).at[0].set(1.0)  # +x at 1 m/s: 0.1 m per step
+    tasks = []
+    for _ in range(12):
+        state = env.step(state, action)
+        tasks.append(lw.TASK_NAMES[int(np.argmax(np.all(lw.TASKS == np.asarray(state.task),
+                                                         axis=1)))])
+    # x after step 5: -0.05 (centre ahead: forward); after step 10: +0.45 (behind: backward).
+    assert tasks == ["forward"] * 9 + ["backward"] * 3
+    assert int(state.info["task_steps"]) == 2
+    # Without a period the task chosen at reset is kept.
+    env = lw.TaskSchedulerWrapper(
+        lw.TaskVectorWrapper(KinematicQuadruped(pose=(-0.55, 0.0, 0.0), dt=0.1)))
+    state = env.reset(jax.random.key(0))
+    for _ in range(12):
+        state = env.step(state, action)
+    np.testing.assert_array_equal(state.task, lw.TASKS[lw.FORWARD])
+    assert "task_steps" not in state.info
+    with pytest.raises(ValueError, match="period_steps"):
+        lw.TaskSchedulerWrapper(lw.TaskVectorWrapper(KinematicQuadruped()), period_steps=0)
+
+
+def test_random_task_ablation_redraws_uniformly_each_period():
+    env = lw.RandomTaskWrapper(lw.TaskVectorWrapper(KinematicQuadruped()), period_steps=3)
+    step = jax.jit(jax.vmap(env.step))
+    state = jax.vmap(env.reset)(jax.random.split(jax.random.key(0), 2000))
+    counts = np.zeros(len(lw.TASKS))
+    action = jnp.zeros((2000, 8))
+    previous = np.asarray(state.task)
+    changed_off_period = 0.0
+    for t in range(1, 10):
+        state = step(state, action)
+        task = np.asarray(state.task)
+        index = np.argmax(np.all(task[:, None, :] == lw.TASKS[None], axis=2), axis=1)
+        if t % 3 == 0:
+            counts += np.bincount(index, minlength=len(lw.TASKS))
+        else:
+            changed_off_period += np.any(task != previous, axis=1).sum()
+        previous = task
+    assert changed_off_period == 0
+    # 6000 uniform draws: each task's share is 0.25 +- 4 standard errors (0.0056).
+    np.testing.assert_allclose(counts / counts.sum(), 0.25, atol=0.023)
+    # The draws differ between envs and between periods (fresh keys each period).
+    assert len(np.unique(index)) == 4
+
+
+def test_make_ha2020_env_task_period():
+    env = lw.make_ha2020_env(task_period_steps=50)
+    assert isinstance(env.env, lw.TaskSchedulerWrapper) and env.env.period_steps == 50
+    ablation = lw.make_ha2020_env(scheduler=False, task_period_steps=50)
+    assert type(ablation.env) is lw.RandomTaskWrapper
+    assert type(lw.make_ha2020_env(scheduler=False).env) is lw.WorkspaceWrapper
+    state = jax.eval_shape(env.reset, jax.random.key(0))
+    assert state.info["task_steps"].dtype == jnp.int32
