@@ -3,6 +3,7 @@
     python benchmarks/glucose_breakdown.py env    # stack at batch 1, 1,024 and 16,384
     python benchmarks/glucose_breakdown.py noise  # bare env and stack, CGM noise on / off
     python benchmarks/glucose_breakdown.py si     # ODE: one-hot vs gather SI profile
+    python benchmarks/glucose_breakdown.py reset  # the training stack, layer by layer
 
 `env` is `launch.benchmark.measure_env` (288-step rollouts); run it at two commits for an A/B
 (the notes compare a8981f2 with 52b661f). Pause other jobs first: on 2 cores they move every
@@ -30,9 +31,12 @@ def env_rows():
               f"(compile {row['compile_s']:.1f} s)", flush=True)
 
 
-def _steps_per_s(env, batch, num_steps=96, stack=False):
-    batched = (wrappers.wrap_for_training(env, env.spec.episode_length) if stack
-               else wrappers.VmapWrapper(env))
+def _steps_per_s(env, batch, num_steps=96, stack=False, wrapped=False):
+    if wrapped:  # `env` is already a batched stack
+        batched = env
+    else:
+        batched = (wrappers.wrap_for_training(env, env.spec.episode_length) if stack
+                   else wrappers.VmapWrapper(env))
 
     def rollout(state, key):
         def body(state, key_step):
@@ -99,5 +103,32 @@ def si_rows(batch=16_384, minutes=240):
             print(f"{rep} {name}: {rate / 1e6:.2f}M patient-minutes/s", flush=True)
 
 
+class _ResetFreeAutoReset(wrappers.BatchAutoResetWrapper):
+    """A lower bound, not a wrapper to use: the auto-reset's bookkeeping without its reset
+    (correct only while no env is done, as in a 96-step rollout of 288-step episodes)."""
+
+    def step(self, state, action):
+        key_next, _ = wrappers._split_reset_keys(state.info["reset_key"])
+        stepped = self.env.step(state.replace(done=jnp.zeros_like(state.done)), action)
+        return stepped.replace(info=dict(stepped.info, reset_key=key_next,
+                                         terminal_obs=stepped.obs))
+
+
+def reset_rows(batch=16_384, repeats=2):
+    """Env steps/s of the stack's layers over 96 steps (no episode ends: 288-step days)."""
+    env = envs.make("glucose/all")
+    timed = wrappers.VmapWrapper(wrappers.EpisodeWrapper(env, env.spec.episode_length))
+    layers = {
+        "bare env": wrappers.VmapWrapper(env),
+        "+ time limit": timed,
+        "+ auto-reset bookkeeping, no reset branch": _ResetFreeAutoReset(timed, True),
+        "+ auto-reset (lax.switch over tiers)": wrappers.BatchAutoResetWrapper(timed, True),
+    }
+    for rep in range(repeats):  # twice, so load drifts show
+        for name, layer in layers.items():
+            print(f"{rep} {name}: {_steps_per_s(layer, batch, wrapped=True):,.0f} env steps/s",
+                  flush=True)
+
+
 if __name__ == "__main__":
-    {"env": env_rows, "noise": noise_rows, "si": si_rows}[sys.argv[1]]()
+    {"env": env_rows, "noise": noise_rows, "si": si_rows, "reset": reset_rows}[sys.argv[1]]()
