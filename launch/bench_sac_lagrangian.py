@@ -28,6 +28,9 @@ a large one) and SAC-Lagrangian (learned lambda, `constraint_estimate="recent_co
     with Ha et al.'s task scheduler and without it (a task drawn at random per episode); the
     task vector is appended to the observation (`TaskInObservation`). Workspace exits per 100
     episodes of the final stochastic policy from random start poses (`count_workspace_exits`).
+    The last rows re-choose the task every `MULTITASK_TASK_PERIOD` steps from the pose
+    reached (scheduler) or at random (ablation), Ha et al.'s short episodes with the robot
+    walking on.
 
 Each run's result is saved under `benchmarks/sac_lagrangian_compare/<group>/<run>.json` with
 its config; a suite trains only the runs without a saved result of the same config (so
