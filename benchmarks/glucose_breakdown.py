@@ -3,7 +3,7 @@
     python benchmarks/glucose_breakdown.py env    # stack at batch 1, 1,024 and 16,384
     python benchmarks/glucose_breakdown.py noise  # bare env and stack, CGM noise on / off
     python benchmarks/glucose_breakdown.py si     # ODE: one-hot vs gather SI profile
-    python benchmarks/glucose_breakdown.py reset  # the training stack, layer by layer
+    python benchmarks/glucose_breakdown.py reset  # the stack's cost, with and without resets
 
 `env` is `launch.benchmark.measure_env` (288-step rollouts); run it at two commits for an A/B
 (the notes compare a8981f2 with 52b661f). Pause other jobs first: on 2 cores they move every
@@ -103,31 +103,67 @@ def si_rows(batch=16_384, minutes=240):
             print(f"{rep} {name}: {rate / 1e6:.2f}M patient-minutes/s", flush=True)
 
 
-class _ResetFreeAutoReset(wrappers.BatchAutoResetWrapper):
-    """A lower bound, not a wrapper to use: the auto-reset's bookkeeping without its reset
-    (correct only while no env is done, as in a 96-step rollout of 288-step episodes)."""
+def _timed_rollouts(fns: dict, state, rounds: int = 6) -> dict:
+    """Median seconds of each compiled `fn(state, key)`, timed in interleaved rounds so a load
+    drift on the shared CPU moves every variant alike (separate processes differ by 20%)."""
+    key = jax.random.key(1)
+    for fn in fns.values():
+        jax.block_until_ready(fn(state, key))
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(state, key))
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
-    def step(self, state, action):
-        key_next, _ = wrappers._split_reset_keys(state.info["reset_key"])
-        stepped = self.env.step(state.replace(done=jnp.zeros_like(state.done)), action)
-        return stepped.replace(info=dict(stepped.info, reset_key=key_next,
-                                         terminal_obs=stepped.obs))
 
+def reset_rows(batch=16_384, num_steps=96):
+    """The training stack's cost over the env, with and without episodes ending.
 
-def reset_rows(batch=16_384, repeats=2):
-    """Env steps/s of the stack's layers over 96 steps (no episode ends: 288-step days)."""
+    Two action ranges: uniform over the pump's whole range, as `launch.benchmark` steps the
+    env (most patients go hypoglycaemic within hours, so a few % of envs end at each step), and
+    0-1 U/h around basal, where no episode ends in 96 steps. "time limit only" keeps stepping
+    envs that are done; the stack resets them (`wrappers.wrap_for_training`).
+    """
     env = envs.make("glucose/all")
     timed = wrappers.VmapWrapper(wrappers.EpisodeWrapper(env, env.spec.episode_length))
-    layers = {
-        "bare env": wrappers.VmapWrapper(env),
-        "+ time limit": timed,
-        "+ auto-reset bookkeeping, no reset branch": _ResetFreeAutoReset(timed, True),
-        "+ auto-reset (lax.switch over tiers)": wrappers.BatchAutoResetWrapper(timed, True),
-    }
-    for rep in range(repeats):  # twice, so load drifts show
-        for name, layer in layers.items():
-            print(f"{rep} {name}: {_steps_per_s(layer, batch, wrapped=True):,.0f} env steps/s",
-                  flush=True)
+    stack = wrappers.wrap_for_training(env, env.spec.episode_length)
+    state = jax.jit(stack.reset)(jax.random.split(jax.random.key(0), batch))
+    high = float(env.spec.action_high[0])
+
+    def rollout(layer, max_u_per_h):
+        def run(state, key):
+            def body(state, key_step):
+                action = jax.random.uniform(key_step, (batch, 1), maxval=max_u_per_h)
+                state = layer.step(state, action)
+                return state, state.done.sum()
+            return jax.lax.scan(body, state, jax.random.split(key, num_steps))
+        return jax.jit(run).lower(state, jax.random.key(1)).compile()
+
+    fns, done_per_step = {}, {}
+    for max_u in (high, 1.0):
+        for name, layer in (("time limit only", timed), ("training stack", stack)):
+            label = f"actions 0-{max_u:g} U/h, {name}"
+            fns[label] = rollout(layer, max_u)
+            done_per_step[label] = float(fns[label](state, jax.random.key(1))[1].mean())
+    for label, seconds in _timed_rollouts(fns, state).items():
+        print(f"{label}: {batch * num_steps / seconds:,.0f} env steps/s, "
+              f"{done_per_step[label]:.1f} envs done per step", flush=True)
+
+    # One vmapped reset against one vmapped step, per env.
+    keys = jax.random.split(jax.random.key(3), batch)
+    bare = wrappers.VmapWrapper(env)
+    fresh = jax.jit(bare.reset)(keys)
+    basal = jnp.ones((batch, 1))
+    for name, fn, args in (("reset", jax.jit(bare.reset), (keys,)),
+                           ("step", jax.jit(bare.step), (fresh, basal))):
+        jax.block_until_ready(fn(*args))
+        start = time.perf_counter()
+        for _ in range(5):
+            jax.block_until_ready(fn(*args))
+        print(f"one {name}: {(time.perf_counter() - start) / 5 / batch * 1e6:.2f} us per env",
+              flush=True)
 
 
 if __name__ == "__main__":
