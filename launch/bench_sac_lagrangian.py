@@ -52,7 +52,7 @@ SETTINGS = [(1, 1.0), (16, 1.0), (128, 1.0), (128, 8 / 128)]
 VARIANTS = (("sac", "sac", None), ("penalty_0.1", "sac_lagrangian", 0.1),
             ("penalty_10", "sac_lagrangian", 10.0), ("lagrangian", "sac_lagrangian", None))
 SEEDS = (0,)
-QUADRUPED_SEEDS = (0, 1)
+QUADRUPED_SEEDS = (0, 1, 2)
 # Glucose only: Ha et al.'s replay cost-Q estimate (the known failure, for comparison), and
 # second seeds of SAC and SAC-Lagrangian, as (variant, seed).
 GLUCOSE_EXTRA_RUNS = (("lagrangian_cost_q", 0), ("lagrangian", 1), ("sac", 1))
@@ -62,6 +62,10 @@ GLUCOSE_STEPS = 200_000
 GLUCOSE_EVAL_DAYS = 10
 GLUCOSE_EVAL_SEED = 1000
 QUADRUPED_STEPS = 100_000
+# A longer budget for SAC and SAC-Lagrangian only: at 100k steps two of three Lagrangian seeds
+# had walked at 50k and stopped by 100k while lambda still rose; does the walk come back?
+QUADRUPED_LONG_STEPS = 300_000
+QUADRUPED_LONG_VARIANTS = ("sac", "lagrangian")
 # The multi-task ablation at three budgets (exits only mean something once the robot walks
 # far enough to reach the workspace edge before it falls).
 MULTITASK_STEPS = (100_000, 250_000, 1_000_000)
@@ -260,17 +264,18 @@ def glucose_suite(quick: bool = False) -> list[dict]:
 # --------------------------------------------------------------------------- quadruped
 
 
-def quadruped_overrides(quick: bool) -> dict:
-    overrides = dict(QUADRUPED_CONFIG, total_env_steps=8_192 if quick else QUADRUPED_STEPS)
+def quadruped_overrides(quick: bool, steps: int = QUADRUPED_STEPS) -> dict:
+    overrides = dict(QUADRUPED_CONFIG, total_env_steps=8_192 if quick else steps)
     if quick:
         overrides.update(eval_every_steps=4_096, warmup_steps=1_000, learning_starts=1_000,
                          num_eval_envs=2)
     return overrides
 
 
-def quadruped_run(variant: str, seed: int, quick: bool = False) -> dict:
+def quadruped_run(variant: str, seed: int, quick: bool = False,
+                  steps: int = QUADRUPED_STEPS) -> dict:
     name, algo_name, fixed_lambda = {v[0]: v for v in VARIANTS}[variant]
-    overrides = quadruped_overrides(quick)
+    overrides = quadruped_overrides(quick, steps)
     key = {"env": "mjx/quadruped-walk", "algo": algo_name, "config": overrides,
            "fixed_lambda": fixed_lambda, "seed": seed}
 
@@ -284,29 +289,35 @@ def quadruped_run(variant: str, seed: int, quick: bool = False) -> dict:
                 "eval_length": _final(result.metrics, "eval/length"),
                 **_train_summary(result.metrics)}
 
-    return _cached("quadruped", f"{variant}_seed{seed}", key, quick, compute)
+    suffix = "" if steps == QUADRUPED_STEPS else f"_{steps // 1000}k"
+    return _cached("quadruped", f"{variant}_seed{seed}{suffix}", key, quick, compute)
 
 
 def quadruped_suite(quick: bool = False) -> list[dict]:
     from launch.benchmark import device_name
 
-    overrides = quadruped_overrides(quick)
+    runs = [(variant, seed, QUADRUPED_STEPS) for variant, _, _ in VARIANTS
+            for seed in (SEEDS if quick else QUADRUPED_SEEDS)]
+    if not quick:
+        runs += [(variant, seed, QUADRUPED_LONG_STEPS) for variant in QUADRUPED_LONG_VARIANTS
+                 for seed in QUADRUPED_SEEDS]
+    fixed = {v[0]: v[2] for v in VARIANTS}
     rows = []
-    for variant, _, fixed_lambda in VARIANTS:
-        for seed in SEEDS if quick else QUADRUPED_SEEDS:
-            r = quadruped_run(variant, seed, quick)
-            last = r["curve"][-1]  # the final evaluation and the last chunk's training episodes
-            rows.append({
-                "suite": "sac_lagrangian_quadruped", "name": variant, "seed": seed,
-                "env_steps": overrides["total_env_steps"],
-                "eval_return": round(last["eval/return"], 1),
-                "eval_violations_per_episode": round(last["eval/cost"], 1),
-                "train_violations_per_episode": round(r["train_cost_per_episode"], 1),
-                "train_violations_per_episode_last": round(last["train/episode_cost"], 1),
-                "train_episode_length_last": round(last["train/episode_length"]),
-                "lambda": "learned: " + f"{r['lambda']:.3g}" if variant == "lagrangian"
-                else ("" if fixed_lambda is None else fixed_lambda),
-                "train_wall_s": r["wall_s"], "device": device_name()})
+    for variant, seed, steps in runs:
+        r = quadruped_run(variant, seed, quick, steps)
+        last = r["curve"][-1]  # the final evaluation and the last chunk's training episodes
+        fixed_lambda = fixed[variant]
+        rows.append({
+            "suite": "sac_lagrangian_quadruped", "name": variant, "seed": seed,
+            "env_steps": quadruped_overrides(quick, steps)["total_env_steps"],
+            "eval_return": round(last["eval/return"], 1),
+            "eval_violations_per_episode": round(last["eval/cost"], 1),
+            "train_violations_per_episode": round(r["train_cost_per_episode"], 1),
+            "train_violations_per_episode_last": round(last["train/episode_cost"], 1),
+            "train_episode_length_last": round(last["train/episode_length"]),
+            "lambda": "learned: " + f"{r['lambda']:.3g}" if variant == "lagrangian"
+            else ("" if fixed_lambda is None else fixed_lambda),
+            "train_wall_s": r["wall_s"], "device": device_name()})
     return rows
 
 
