@@ -148,8 +148,9 @@ def reset_rows(batch=16_384, num_steps=96):
             fns[label] = rollout(layer, max_u)
             done_per_step[label] = float(fns[label](state, jax.random.key(1))[1].mean())
     for label, seconds in _timed_rollouts(fns, state).items():
-        print(f"{label}: {batch * num_steps / seconds:,.0f} env steps/s, "
-              f"{done_per_step[label]:.1f} envs done per step", flush=True)
+        done = ("done envs keep stepping" if "time limit only" in label
+                else f"{done_per_step[label]:.1f} envs end per step")
+        print(f"{label}: {batch * num_steps / seconds:,.0f} env steps/s, {done}", flush=True)
 
     # One vmapped reset against one vmapped step, per env.
     keys = jax.random.split(jax.random.key(3), batch)
