@@ -20,7 +20,7 @@ import numpy as np
 import envs
 from envs import wrappers
 from envs.glucose import patient
-from launch.benchmark import measure_env
+from launch.benchmark import _median_call_seconds, measure_env
 
 
 def env_rows():
@@ -141,16 +141,16 @@ def reset_rows(batch=16_384, num_steps=96):
             return jax.lax.scan(body, state, jax.random.split(key, num_steps))
         return jax.jit(run).lower(state, jax.random.key(1)).compile()
 
-    fns, done_per_step = {}, {}
+    fns, done = {}, {}
     for max_u in (high, 1.0):
         for name, layer in (("time limit only", timed), ("training stack", stack)):
             label = f"actions 0-{max_u:g} U/h, {name}"
             fns[label] = rollout(layer, max_u)
-            done_per_step[label] = float(fns[label](state, jax.random.key(1))[1].mean())
+            done[label] = (f"{float(fns[label](state, jax.random.key(1))[1].mean()):.1f} envs "
+                           "end per step" if layer is stack else "done envs keep stepping")
     for label, seconds in _timed_rollouts(fns, state).items():
-        done = ("done envs keep stepping" if "time limit only" in label
-                else f"{done_per_step[label]:.1f} envs end per step")
-        print(f"{label}: {batch * num_steps / seconds:,.0f} env steps/s, {done}", flush=True)
+        print(f"{label}: {batch * num_steps / seconds:,.0f} env steps/s, {done[label]}",
+              flush=True)
 
     # One vmapped reset against one vmapped step, per env.
     keys = jax.random.split(jax.random.key(3), batch)
@@ -160,11 +160,8 @@ def reset_rows(batch=16_384, num_steps=96):
     for name, fn, args in (("reset", jax.jit(bare.reset), (keys,)),
                            ("step", jax.jit(bare.step), (fresh, basal))):
         jax.block_until_ready(fn(*args))
-        start = time.perf_counter()
-        for _ in range(5):
-            jax.block_until_ready(fn(*args))
-        print(f"one {name}: {(time.perf_counter() - start) / 5 / batch * 1e6:.2f} us per env",
-              flush=True)
+        seconds = _median_call_seconds(lambda fn=fn, args=args: jax.block_until_ready(fn(*args)))
+        print(f"one {name}: {seconds / batch * 1e6:.2f} us per env", flush=True)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,6 @@ QUADRUPED_STEPS = 100_000
 # A longer budget, every variant: at 100k steps two of three Lagrangian seeds had walked at
 # 55k and stopped by 100k while lambda still rose; does the walk come back?
 QUADRUPED_LONG_STEPS = 300_000
-QUADRUPED_LONG_VARIANTS = tuple(v[0] for v in VARIANTS)
 # The multi-task ablation at three budgets (exits only mean something once the robot walks
 # far enough to reach the workspace edge before it falls).
 MULTITASK_STEPS = (100_000, 250_000, 1_000_000)
@@ -296,17 +295,12 @@ def quadruped_run(variant: str, seed: int, quick: bool = False,
 def quadruped_suite(quick: bool = False) -> list[dict]:
     from launch.benchmark import device_name
 
-    runs = [(variant, seed, QUADRUPED_STEPS) for variant, _, _ in VARIANTS
-            for seed in (SEEDS if quick else QUADRUPED_SEEDS)]
-    if not quick:
-        runs += [(variant, seed, QUADRUPED_LONG_STEPS) for variant in QUADRUPED_LONG_VARIANTS
-                 for seed in QUADRUPED_SEEDS]
-    fixed = {v[0]: v[2] for v in VARIANTS}
+    budgets = (QUADRUPED_STEPS,) if quick else (QUADRUPED_STEPS, QUADRUPED_LONG_STEPS)
+    runs = itertools.product(budgets, VARIANTS, SEEDS if quick else QUADRUPED_SEEDS)
     rows = []
-    for variant, seed, steps in runs:
+    for steps, (variant, _, fixed_lambda), seed in runs:
         r = quadruped_run(variant, seed, quick, steps)
         last = r["curve"][-1]  # the final evaluation and the last chunk's training episodes
-        fixed_lambda = fixed[variant]
         rows.append({
             "suite": "sac_lagrangian_quadruped", "name": variant, "seed": seed,
             "env_steps": quadruped_overrides(quick, steps)["total_env_steps"],
