@@ -75,6 +75,11 @@ class EpisodeWrapper(Wrapper):
         length = env.spec.episode_length if episode_length is None else episode_length
         if length <= 0:
             raise ValueError(f"episode_length must be > 0, got {length}.")
+        longest = getattr(env, "max_episode_steps", None)
+        if longest is not None and length > longest:
+            raise ValueError(f"{env.spec.name}: episode_length {length} is longer than the "
+                             f"{longest} steps this env is defined for (e.g. the days a glucose "
+                             "env draws meals for: raise its episode_days).")
         self.episode_length = int(length)
 
     def reset(self, key, task=None):
@@ -150,14 +155,18 @@ class BatchAutoResetWrapper(Wrapper):
 
     Same contract and the same random streams as `AutoResetWrapper` (each env keeps its own
     `info["reset_key"]`), so the states are identical; it differs in cost, which follows the
-    number of done envs n through a `lax.switch` over tiers:
+    number of done envs n:
       * n = 0: no reset is computed (most steps of most runs);
       * n <= B // f for the smallest fraction f of `partial_fractions` that fits: the done
-        rows are gathered (`jnp.nonzero` with that static size), reset, and scattered back;
+        rows are gathered (`jnp.nonzero` with that static size) and reset inside a
+        `lax.switch`, which returns them padded to the largest partial size; they are then
+        scattered into the batch outside the switch;
       * more (time limits that end together): every env is reset and selected where done,
         as the per-env wrapper does.
-    Every branch is compiled once. Under an outer `vmap` (seeds, tasks) the switch becomes a
-    select and every branch runs: correct, only slower.
+    The scatter stays outside the switch because XLA copies every state array a branch
+    updates in place: inside it, the glucose stack at 16,384 envs paid more for those copies
+    than for the resets. Every branch is compiled once. Under an outer `vmap` (seeds, tasks)
+    the switch becomes a select and every branch runs: correct, only slower.
     """
 
     step_keys = AutoResetWrapper.step_keys
@@ -203,23 +212,42 @@ class BatchAutoResetWrapper(Wrapper):
         done = stepped.done > 0.5
         batch = done.shape[0]
         capacities = self.capacities(batch)
+        largest = capacities[-1]
+        num_done = done.sum()
+        fresh_shape = jax.eval_shape(
+            lambda: self._reset_rows(key_reset, stepped, jnp.zeros((largest,), jnp.int32)))
 
-        def reset_all(stepped):
-            fresh = self._reset_rows(key_reset, stepped, None)
-            return self._merge(stepped, fresh, lambda f, s: _where(done, f, s))
+        def pad(x, size):  # to `largest` rows
+            return jnp.concatenate([x, jnp.zeros((largest - size,) + x.shape[1:], x.dtype)])
 
-        def reset_done_rows(capacity, stepped):
-            # Indices of the done envs, padded with `batch` (out of range: the scatter drops it).
+        def no_rows():
+            # Row index `batch` is out of range: the scatter drops it.
+            return (jnp.full((largest,), batch, jnp.int32),
+                    jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), fresh_shape))
+
+        def done_rows(capacity):
             rows = jnp.nonzero(done, size=capacity, fill_value=batch)[0]
             fresh = self._reset_rows(key_reset, stepped, jnp.minimum(rows, batch - 1))
-            return self._merge(stepped, fresh, lambda f, s: s.at[rows].set(f, mode="drop"))
+            if capacity == largest:
+                return rows, fresh
+            return (jnp.concatenate([rows, jnp.full((largest - capacity,), batch, jnp.int32)]),
+                    jax.tree.map(lambda x: pad(x, capacity), fresh))
 
-        branches = ([lambda stepped: stepped]
-                    + [functools.partial(reset_done_rows, c) for c in capacities] + [reset_all])
-        num_done = done.sum()
-        tier = jnp.where(num_done == 0, 0,
-                         1 + sum((num_done > c).astype(jnp.int32) for c in capacities))
-        state = jax.lax.switch(tier, branches, stepped)
+        tier = jnp.where((num_done == 0) | (num_done > largest), 0,
+                         1 + sum((num_done > c).astype(jnp.int32) for c in capacities[:-1]))
+        rows, fresh = jax.lax.switch(
+            tier, [no_rows] + [functools.partial(done_rows, c) for c in capacities])
+        state = self._merge(stepped, fresh, lambda f, s: s.at[rows].set(f, mode="drop"))
+
+        # The switch took no rows when this runs: the keys are not used twice (the key-reuse
+        # checker cannot see that the two branches exclude each other).
+        key_reset_all = jax.random.clone(key_reset)
+
+        def reset_all(state):
+            fresh = self._reset_rows(key_reset_all, stepped, None)
+            return self._merge(state, fresh, lambda f, s: _where(done, f, s))
+
+        state = jax.lax.cond(num_done > largest, reset_all, lambda state: state, state)
         info = dict(state.info, reset_key=key_next, terminal_obs=stepped.obs)
         return state.replace(info=info)
 

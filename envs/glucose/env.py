@@ -70,7 +70,8 @@ class GlucoseConfig:
         is the control step.
       sensor_noise: add the Johnson-system CGM noise (False: CGM = subcutaneous glucose).
       pump: pump model name (Insulet, Cozmo).
-      episode_days: time limit in days (1 to 10).
+      episode_days: time limit in days, in (0, 10]. Meals are drawn for the days it covers,
+        so a longer time limit set outside the env (`EpisodeWrapper`) is refused.
       history: H, CGM and insulin readings in the observation.
       announce_meals: put the coming step's carbs in the observation.
       max_action_u_per_h: upper action bound of learners, U/h.
@@ -170,6 +171,11 @@ class GlucoseEnv(EnvBase):
         self._therapy = jnp.asarray(np.array([
             (t.carb_ratio_g_per_u, t.correction_factor_mg_dl_per_u, population.basal_u_per_h(n))
             for n, t in ((n, population.therapy(n)) for n in config.patients)], np.float32))
+        # Meals are drawn for the days the episode covers, no more: they are most of a
+        # reset's cost. A longer time limit set outside the env is refused (EpisodeWrapper).
+        self.meal_days = int(math.ceil(config.episode_days + config.start_hour / 24.0))
+        self.max_episode_steps = int(
+            (self.meal_days * patient.MINUTES_PER_DAY - config.start_hour * 60.0) // self.dt_min)
         obs_size = 2 * config.history + 3 + int(config.announce_meals)
         self.spec = EnvSpec(name=name, obs_size=obs_size, action_size=1, action_low=(0.0,),
                             action_high=(float(config.max_action_u_per_h),), dt=self.dt_min,
@@ -178,8 +184,10 @@ class GlucoseEnv(EnvBase):
     # ------------------------------------------------------------------ tasks (patients)
     def sample_tasks(self, key: jax.Array, num_tasks: int) -> jax.Array:
         """`(num_tasks, 1)` patient indices drawn uniformly from the env's patients."""
-        idx = jax.random.randint(key, (num_tasks,), 0, self.num_patients)
-        return idx.astype(jnp.float32)[:, None]
+        # 32 random bits modulo the number of patients (bias < 1e-8): one threefry call where
+        # `randint` makes three, and this runs in every batched reset.
+        bits = jax.random.bits(key, (num_tasks,), jnp.uint32)
+        return (bits % jnp.uint32(self.num_patients)).astype(jnp.float32)[:, None]
 
     def patient_index(self, task: jax.Array) -> jax.Array:
         return jnp.clip(jnp.round(task[0]).astype(jnp.int32), 0, self.num_patients - 1)
@@ -213,9 +221,9 @@ class GlucoseEnv(EnvBase):
         params = self._episode_params(index, key_glucose)
         start_min = c.start_hour * 60.0
         pstate = patient.initial_state(params, start_min)
-        num_days = int(math.ceil(c.episode_days + c.start_hour / 24.0)) + 1
         meal_plan = meals_lib.random_day_meals(
-            key_meals, num_days, start_min, c.meal_scale, c.meal_skip_prob, c.meal_delay_min)
+            key_meals, self.meal_days, start_min, c.meal_scale, c.meal_skip_prob,
+            c.meal_delay_min)
         sensor_state = sensor_lib.init(self.sensor_params, key_sensor)
         cgm, sensor_state = self._measure(params, pstate, sensor_state)
         therapy = self._therapy[index]

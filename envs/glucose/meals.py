@@ -19,6 +19,8 @@ larger); `skip_prob` drops a drawn meal (missed meals); `delay_min` shifts every
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,23 +52,41 @@ def random_day_meals(key: jax.Array, num_days: int, start_time_min: float = 0.0,
     `start_time_min` is the time of day at the episode start (meals before it on the first day
     are dropped, i.e. their slot has 0 g).
     """
-    key_eat, key_time, key_carbs, key_skip = jax.random.split(key, 4)
     shape = (num_days, MEALS_PER_DAY)
+    skip = not (isinstance(skip_prob, (int, float)) and skip_prob == 0)
+    # One uniform draw for everything (each `jax.random` call is a threefry loop of its own,
+    # most of a batched reset's cost); normals by the inverse CDF, as `jax.random` does.
+    u = jax.random.uniform(key, (3 + int(skip),) + shape)
     lb = np.array([w[0] for w in WINDOW_H]) * 60.0
     ub = np.array([w[1] for w in WINDOW_H]) * 60.0
     mu = np.array(TIME_MEAN_H) * 60.0
     sd = np.array(TIME_SD_MIN)
-    z = jax.random.truncated_normal(key_time, (lb - mu) / sd, (ub - mu) / sd, shape)
-    time_of_day = jnp.round(mu + sd * z)
+    time_of_day = jnp.round(mu + sd * _truncated_normal((lb - mu) / sd, (ub - mu) / sd, u[1]))
     carbs = jnp.maximum(jnp.round(jnp.asarray(CARBS_MEAN_G) + jnp.asarray(CARBS_SD_G)
-                                  * jax.random.normal(key_carbs, shape)), 0.0) * scale
-    eaten = jax.random.uniform(key_eat, shape) < jnp.asarray(PROBABILITY)
-    eaten &= jax.random.uniform(key_skip, shape) >= skip_prob
+                                  * _normal(u[2])), 0.0) * scale
+    eaten = u[0] < jnp.asarray(PROBABILITY)
+    if skip:
+        eaten &= u[3] >= skip_prob
     day = jnp.arange(num_days, dtype=jnp.float32)[:, None]
     time = day * MINUTES_PER_DAY + time_of_day + delay_min - start_time_min
     eaten &= time >= 0
     return Meals(time_min=time.reshape(-1).astype(jnp.float32),
                  carbs_g=jnp.where(eaten, carbs, 0.0).reshape(-1).astype(jnp.float32))
+
+
+def _normal(u: jax.Array) -> jax.Array:
+    """Standard normals from uniforms on [0, 1) (the inverse CDF; 0 maps just inside -1)."""
+    v = jnp.maximum(2.0 * u - 1.0, np.nextafter(np.float32(-1.0), np.float32(0.0)))
+    return np.sqrt(2.0).astype(np.float32) * jax.lax.erf_inv(v)
+
+
+def _truncated_normal(lower: np.ndarray, upper: np.ndarray, u: jax.Array) -> jax.Array:
+    """Standard normals truncated to [lower, upper] from uniforms on [0, 1) (inverse CDF)."""
+    a = np.array([math.erf(x / math.sqrt(2.0)) for x in lower.ravel()]).reshape(lower.shape)
+    b = np.array([math.erf(x / math.sqrt(2.0)) for x in upper.ravel()]).reshape(upper.shape)
+    z = np.sqrt(2.0).astype(np.float32) * jax.lax.erf_inv(
+        (a + (b - a) * u).astype(jnp.float32))
+    return jnp.clip(z, lower, upper)
 
 
 def fixed_meals(meals: list[tuple[float, float]] | tuple, episode_minutes: float) -> Meals:

@@ -12,17 +12,20 @@ simglucose ships in `sensor_params.csv`:
   spline over 11 uniform knots is a fixed linear map, precomputed here as a matrix);
 * the reading CGM = subcutaneous glucose + eps, clipped to the sensor's range.
 
-A sensor state holds the AR values of the current chunk, the sample index inside it, the
-innovations of the next chunk drawn so far, and the episode's sensor key. Knot n of the AR
+A sensor state holds the noise at the current chunk's knots, the next chunk's knots built so
+far, the sample index inside the chunk and the episode's sensor key. Knot n of the AR
 sequence (n = 10 c + j + 1, innovation j of chunk c) draws its innovation from
-`fold_in(key, 10 c + j)`, so one step never consumes a key and the noise does not depend on how
-often the state is copied. A planner that copies the env state sees the same future sensor
-noise (it is an exogenous process).
+`fold_in(key, 10 c + j)`, and e_0 is drawn from `fold_in(key, E0_STREAM)`, so one step never
+consumes a key and the noise does not depend on how often the state is copied. A planner that
+copies the env state sees the same future sensor noise (it is an exogenous process).
 
-Cost: the next chunk's 10 innovations are drawn one per reading, during the first 10 readings
-of the current chunk (a chunk has 30 to 150 readings). Drawing all 10 at the chunk's end
-would cost 10 normals at every step once vmapped (a select computes both sides), about a
-third of the whole env's step at batch 16,384.
+Cost: the next chunk's 10 knots are built one per reading, during the first 10 readings of the
+current chunk (a chunk has 30 to 150 readings): one normal, one step of the AR recursion and one
+Johnson transform per reading. Once vmapped, a select computes both sides of every branch at
+every step, so drawing all 10 innovations at the chunk's end would cost 10 normals per step
+(about a third of the env's step at batch 16,384), and transforming the 11 knots at each
+reading cost 11 `sinh` per step (the largest single fusion of the training stack's step at
+16,384 envs in a profile, about 12% of it).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from flax import struct
 KNOT_INTERVAL_MIN = 15.0  # AR(1) grid of the noise model
 KNOTS_PER_CHUNK = 10  # simglucose's PRECOMPUTE: intervals per interpolated chunk
 CHUNK_MIN = KNOT_INTERVAL_MIN * KNOTS_PER_CHUNK
+E0_STREAM = 0xFFFFFFFF  # fold_in data of e_0's draw (innovations use 0, 1, 2, ...)
 
 
 class SensorParams(NamedTuple):
@@ -72,8 +76,12 @@ def sensor(name: str) -> SensorParams:
 
 @struct.dataclass
 class SensorState:
-    ar_knots: jax.Array  # (KNOTS_PER_CHUNK + 1,) AR(1) values at the current chunk's knots
-    next_innovations: jax.Array  # (KNOTS_PER_CHUNK,) the next chunk's z, the first `index`
+    noise_knots: jax.Array  # (KNOTS_PER_CHUNK + 1,) noise at the current chunk's knots, mg/dL
+    # The next chunk's knots, built one per reading during the current chunk's first 10
+    # readings: its noise values ([0] and the first `index` after it) and the AR value of the
+    # newest one (the chunk's start value before any is drawn).
+    next_noise_knots: jax.Array  # (KNOTS_PER_CHUNK + 1,) mg/dL
+    next_ar: jax.Array  # float32, AR(1) value
     index: jax.Array  # int32, index of the next reading inside the chunk (0-based)
     chunk: jax.Array  # int32, number of the current chunk (0 for the first)
     # The episode's sensor key as raw key data (uint32): it is a seed that is never consumed
@@ -130,32 +138,42 @@ def _chunk_knots(params: SensorParams, innovations: jax.Array, e_start: jax.Arra
 
 
 def init(params: SensorParams, key: jax.Array) -> SensorState:
-    """Fresh sensor: e_0 ~ N(0, 1) and the first chunk drawn (the key is kept, not consumed)."""
+    """Fresh sensor: e_0 and the first chunk drawn from `key`'s streams (the key is kept, not
+    consumed): e_0 = normal(fold_in(key, E0_STREAM)), z_n = normal(fold_in(key, n))."""
     samples_per_chunk(params)  # validates the sample time before any tracing
-    key_start, key_chunks = jax.random.split(key)
-    e0 = jax.random.normal(key_start, ())
-    chunk = jnp.zeros((), jnp.int32)
-    z = jax.vmap(lambda j: _innovation(key_chunks, chunk, j))(jnp.arange(KNOTS_PER_CHUNK))
-    return SensorState(ar_knots=_chunk_knots(params, z, e0),
-                       next_innovations=jnp.zeros((KNOTS_PER_CHUNK,), jnp.float32),
-                       index=jnp.zeros((), jnp.int32), chunk=chunk,
-                       key_data=jax.random.key_data(key_chunks))
+    # The 10 innovations and e_0 in one vmapped draw (each `jax.random` call is a threefry
+    # loop of its own, most of a batched reset's cost).
+    streams = jnp.append(jnp.arange(KNOTS_PER_CHUNK, dtype=jnp.uint32), jnp.uint32(E0_STREAM))
+    z = jax.vmap(lambda n: jax.random.normal(jax.random.fold_in(key, n)))(streams)
+    knots = _chunk_knots(params, z[:KNOTS_PER_CHUNK], z[KNOTS_PER_CHUNK])
+    noise_knots = johnson_su(params, knots)
+    return SensorState(noise_knots=noise_knots,
+                       next_noise_knots=jnp.zeros_like(noise_knots).at[0].set(noise_knots[-1]),
+                       next_ar=knots[-1], index=jnp.zeros((), jnp.int32),
+                       chunk=jnp.zeros((), jnp.int32), key_data=jax.random.key_data(key))
 
 
 def noise(params: SensorParams, state: SensorState) -> tuple[jax.Array, SensorState]:
     """The next reading's noise (mg/dL) and the advanced sensor state."""
     spline = jnp.asarray(_spline_matrix(params))
-    eps = spline[state.index] @ johnson_su(params, state.ar_knots)
-    # One innovation of the next chunk per reading, while index < 10.
+    eps = spline[state.index] @ state.noise_knots
+    # One knot of the next chunk per reading, while index < 10: its innovation, the AR(1)
+    # recursion e_k = PACF (e_{k-1} + z_k) and one Johnson transform (not 11 per reading).
     j = jnp.minimum(state.index, KNOTS_PER_CHUNK - 1)
     z = _innovation(jax.random.wrap_key_data(state.key_data), state.chunk + 1, j)
-    drawn = jnp.where(state.index < KNOTS_PER_CHUNK, state.next_innovations.at[j].set(z),
-                      state.next_innovations)
+    ar = params.pacf * (state.next_ar + z)
+    drawing = state.index < KNOTS_PER_CHUNK
+    next_ar = jnp.where(drawing, ar, state.next_ar)
+    next_noise_knots = jnp.where(
+        drawing, state.next_noise_knots.at[j + 1].set(johnson_su(params, ar)),
+        state.next_noise_knots)
     index = state.index + 1
     at_end = index >= samples_per_chunk(params)
-    fresh = _chunk_knots(params, drawn, state.ar_knots[-1])
-    new_state = SensorState(ar_knots=jnp.where(at_end, fresh, state.ar_knots),
-                            next_innovations=drawn, index=jnp.where(at_end, 0, index),
+    # At the chunk's end the next chunk becomes current; the one after starts at its last knot.
+    following = next_noise_knots.at[0].set(next_noise_knots[-1])
+    new_state = SensorState(noise_knots=jnp.where(at_end, next_noise_knots, state.noise_knots),
+                            next_noise_knots=jnp.where(at_end, following, next_noise_knots),
+                            next_ar=next_ar, index=jnp.where(at_end, 0, index),
                             chunk=state.chunk + at_end.astype(jnp.int32),
                             key_data=state.key_data)
     return eps, new_state

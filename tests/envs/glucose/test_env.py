@@ -143,3 +143,17 @@ def test_basal_bolus_reproduces_simglucose_per_cohort():
     basal, _ = evaluation.evaluate(envs.make("glucose/adults", sensor="Dexcom"),
                                    {"basal": controllers.basal_only()}, 1, seed=1)
     assert basal["groups"]["adults"]["basal"]["tir"] < tir["adults"] - 0.3
+
+
+def test_meals_cover_the_episode_and_a_longer_time_limit_is_refused():
+    env = envs.make("glucose/adult#001")  # one day from midnight: one day of meals
+    state = env.reset(jax.random.key(0))
+    assert state.env_state.meals.time_min.shape == (meals.MEALS_PER_DAY,)
+    assert env.max_episode_steps == env.spec.episode_length == 288
+    wrappers.wrap_for_training(env, episode_length=288)
+    with pytest.raises(ValueError, match="episode_days"):
+        wrappers.wrap_for_training(env, episode_length=289)
+    # From noon, a day's episode spans two calendar days: both are drawn.
+    noon = envs.make("glucose/adult#001", start_hour=12.0)
+    assert noon.reset(jax.random.key(0)).env_state.meals.time_min.shape == (12,)
+    assert noon.max_episode_steps == (2 * 1440 - 720) // 5

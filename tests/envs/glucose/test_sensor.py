@@ -95,15 +95,19 @@ def test_unknown_sensor_lists_known():
 
 @pytest.mark.parametrize("name", ["Dexcom", "GuardianRT", "Navigator"])
 def test_incremental_draws_give_the_documented_streams(name):
-    """The readings equal the pipeline fed with z_n = normal(fold_in(key, n)) all at once
-    (the state draws the next chunk's innovations one per reading), over 4 chunks."""
+    """The readings equal the pipeline fed with e_0 = normal(fold_in(key, E0_STREAM)) and
+    z_n = normal(fold_in(key, n)) all at once (the state builds the next chunk's knots one per
+    reading), over 4 chunks."""
     p = sensor.sensor(name)
     n_chunks, per_chunk = 4, sensor.samples_per_chunk(p)
-    key_start, key_chunks = jax.random.split(jax.random.key(3))
-    e_start = float(jax.random.normal(key_start, ()))
-    chunks_data = jax.random.key_data(key_chunks)  # a fresh key per stream (reuse checker)
-    z = np.asarray([jax.random.normal(jax.random.fold_in(jax.random.wrap_key_data(chunks_data), n))
-                    for n in range(sensor.KNOTS_PER_CHUNK * n_chunks)])
+    key_data = jax.random.key_data(jax.random.key(3))  # a fresh key per stream (reuse checker)
+
+    def stream(n):
+        return float(jax.random.normal(jax.random.fold_in(jax.random.wrap_key_data(key_data),
+                                                          np.uint32(n))))
+
+    e_start = stream(sensor.E0_STREAM)
+    z = np.asarray([stream(n) for n in range(sensor.KNOTS_PER_CHUNK * n_chunks)])
     a, b = sensor._ar_matrix(p.pacf)
     spline = sensor._spline_matrix(p)
     expected = []
