@@ -48,9 +48,9 @@ def device_name() -> str:
     return f"{device.platform}: {kind} x{jax.device_count()}"
 
 
-def measure_env(env, batch_size: int, num_steps: int, seed: int = 0) -> dict:
-    """Env steps/s of `env` (unwrapped) vmapped over `batch_size`, with auto-reset, uniform
-    random actions, `num_steps` steps in one jitted `lax.scan`; compile time separate."""
+def _compiled_rollout(env, batch_size: int, num_steps: int, seed: int):
+    """(call, compile seconds): one jitted `lax.scan` of `num_steps` training-stack steps with
+    uniform random actions over `batch_size` envs; `call()` runs it to completion."""
     import jax
 
     from envs import wrappers
@@ -74,9 +74,36 @@ def measure_env(env, batch_size: int, num_steps: int, seed: int = 0) -> dict:
     compiled = jax.jit(rollout).lower(state, key_run).compile()
     compile_s = time.perf_counter() - start
     jax.block_until_ready(compiled(state, key_run))  # warm-up (first call allocates)
-    elapsed = _median_call_seconds(lambda: jax.block_until_ready(compiled(state, key_run)))
+    return (lambda: jax.block_until_ready(compiled(state, key_run))), compile_s
+
+
+def measure_env(env, batch_size: int, num_steps: int, seed: int = 0) -> dict:
+    """Env steps/s of `env` (unwrapped) vmapped over `batch_size`, with auto-reset, uniform
+    random actions, `num_steps` steps in one jitted `lax.scan`; compile time separate."""
+    call, compile_s = _compiled_rollout(env, batch_size, num_steps, seed)
+    elapsed = _median_call_seconds(call)
     return {"batch_size": batch_size, "steps_per_s": batch_size * num_steps / elapsed,
             "compile_s": compile_s, "unit": "env steps/s"}
+
+
+def measure_env_batches(env, batch_sizes, num_steps: int, seed: int = 0,
+                        rounds: int = 5) -> list[dict]:
+    """`measure_env` for several batch sizes, timed in interleaved rounds: each round times
+    every batch size, and a row reports the median over rounds. A load drift on a shared
+    machine then moves every batch size alike, so their ratio (`x_batch1`, when batch 1 is
+    among them) is not at the mercy of when each was timed."""
+    calls = {b: _compiled_rollout(env, b, num_steps, seed) for b in batch_sizes}
+    times = {b: [] for b in batch_sizes}
+    for _ in range(rounds):
+        for b, (call, _) in calls.items():
+            times[b].append(_median_call_seconds(call, min_total_s=0.2, max_calls=10))
+    rows = [{"batch_size": b, "steps_per_s": b * num_steps / float(np.median(times[b])),
+             "compile_s": calls[b][1], "unit": "env steps/s"} for b in batch_sizes]
+    if 1 in batch_sizes:
+        single = rows[list(batch_sizes).index(1)]["steps_per_s"]
+        for row in rows:
+            row["x_batch1"] = row["steps_per_s"] / single
+    return rows
 
 
 def _median_call_seconds(call, min_total_s: float = 1.0, max_calls: int = 20) -> float:

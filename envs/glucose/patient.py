@@ -291,8 +291,11 @@ def step(p: PatientParams, state: PatientState, meal_g, insulin_u_per_min) -> Pa
                 insulin_pmol_kg_min=sanitize(insulin_u_per_min) * 6000.0 / p.BW,
                 dbar_mg=meal_start_qsto + eaten * 1000.0, vmx=p.Vmx * si, kp3=p.kp3 * si,
                 dawn_egp=p.dawn_egp_mg_kg_min * dawn_shape(state.time_min))
+    # A rolled loop on purpose: unrolled, XLA fused the two sub-steps' eight stages into
+    # fusions that recompute shared work (the glucose training stack ran at 1.86M env
+    # steps/s at 16,384 envs against 2.55M rolled, and slower at batch 1 too).
     x_new = jax.lax.fori_loop(
-        0, RK4_SUBSTEPS, lambda _, xi: _rk4(p, xi, u, 1.0 / RK4_SUBSTEPS), x, unroll=True)
+        0, RK4_SUBSTEPS, lambda _, xi: _rk4(p, xi, u, 1.0 / RK4_SUBSTEPS), x, unroll=False)
     # RK4 can undershoot zero on a fast-emptying compartment; clamp what must stay >= 0.
     x_new = x_new._replace(**{k: jnp.maximum(getattr(x_new, k), 0.0) for k in _NON_NEGATIVE})
     return PatientState(x=x_new, planned_meal_g=planned, last_to_eat_g=to_eat,
