@@ -25,7 +25,7 @@ _AP_CONFIG = {
     "total_env_steps": "200000", "num_envs": "16", "batch_size": "256",
     "replay_capacity": "200000", "warmup_steps": "2000", "learning_starts": "2000",
     "grad_steps_per_env_step": "0.25", "eval_every_steps": "20000", "num_eval_envs": "8",
-    "hidden_sizes": "128,128", "checkpoint_every_evals": "1",
+    "hidden_sizes": "128,128", "checkpoint_every_evals": "1", "select_best_eval": "true",
 }
 _AP_ENV = {"max_action_u_per_h": 6.0}
 # PEARL over a cohort: each collection phase runs 4 envs x one whole day (288 steps) per task;
@@ -58,7 +58,7 @@ PRESETS: dict[str, Preset] = {
         "One population-wide SAC agent across all 30 patients."),
     "ap_lagrangian": Preset(
         "sac_lagrangian", "glucose/adults", _AP_ENV,
-        {**_AP_CONFIG, "cost_limit_per_step": "0.01"},
+        {**_AP_CONFIG, "cost_limit_per_step": "0.01", "select_best_eval": "false"},
         "Lagrangian SAC for the 10 adults with the hypoglycaemia constraint: at most 1% of "
         "steps below 70 mg/dL (the multiplier follows the recent cost rate of collection)."),
     "ap_pearl": Preset(

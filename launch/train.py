@@ -208,6 +208,9 @@ def main(argv, config_cls):
     except ValueError as err:  # e.g. resuming with a different config
         _usage_error(str(err))
     print_eval_table(result.metrics, title=f"{FLAGS.algo} on {FLAGS.env}")
+    if getattr(result, "selected_env_steps", None) is not None:
+        print(f"Policy: the best evaluation's, at {result.selected_env_steps} env steps "
+              "(config.select_best_eval), not the final one.")
     if FLAGS.workdir:
         from rlcore.checkpoint import save_policy
         from rlcore.report import plot_learning_curves

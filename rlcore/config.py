@@ -33,6 +33,11 @@ class OffPolicyConfig:
       checkpoint_every_evals: evaluations between checkpoints (0 disables checkpoints).
       normalize_observations: feed networks running-normalised observations.
       episode_length: time limit in env steps (None: the env's spec).
+      select_best_eval: return and export the policy of the evaluation with the highest
+        `eval/return` instead of the final one: model selection on the evaluation episodes,
+        as Fox et al. (2020) select glucose controllers on validation days. The state that
+        is checkpointed and resumed is the final one either way. Single runs only: the
+        `--num_seeds` driver reports every seed's final policy.
     """
 
     total_env_steps: int = 100_000
@@ -47,6 +52,7 @@ class OffPolicyConfig:
     checkpoint_every_evals: int = 1
     normalize_observations: bool = False
     episode_length: int | None = None
+    select_best_eval: bool = False
 
     def __post_init__(self):
         check(self.total_env_steps > 0, "total_env_steps", "must be > 0")

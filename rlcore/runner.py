@@ -25,10 +25,49 @@ from rlcore.config import OffPolicyConfig, diff
 
 
 class TrainResult(NamedTuple):
-    params: Any  # what `policy` takes (policy_params of the final training state)
+    params: Any  # what `policy` takes: of the final training state, or the best evaluation's
     policy: Callable  # policy(params, obs, key, deterministic) -> action
     metrics: list[dict[str, float]]  # one row per evaluation
     state: loop.LoopState  # the final loop state (training state, env states, key)
+    selected_env_steps: int | None = None  # env steps of `params` when the best was selected
+
+
+class BestEval:
+    """The policy parameters of the evaluation with the highest `eval/return` so far.
+
+    With a workdir they are saved under `<workdir>/best_policy` (and their return in
+    `best_policy.json`) whenever they improve, so a resumed run keeps them; a saved best from
+    past the resumed state (a run killed between an evaluation and its checkpoint) is
+    dropped, as the metrics rows after that state are.
+    """
+
+    def __init__(self, workdir: str | None, template: Any, resumed_env_steps: int):
+        self.workdir, self.params, self.env_steps, self.eval_return = workdir, None, None, None
+        info_path = os.path.join(workdir, "best_policy.json") if workdir else None
+        if info_path and os.path.exists(info_path):
+            info = ckpt.load_json(info_path)
+            if info["env_steps"] <= resumed_env_steps:
+                checkpointer = ckpt.Checkpointer(workdir, max_to_keep=1, subdir="best_policy")
+                try:
+                    self.params = checkpointer.restore(template)[0]
+                    self.env_steps, self.eval_return = info["env_steps"], info["eval_return"]
+                except FileNotFoundError:
+                    pass
+                finally:
+                    checkpointer.close()
+
+    def offer(self, env_steps: int, eval_return: float, policy_params: Any) -> None:
+        if self.eval_return is not None and not eval_return > self.eval_return:
+            return
+        # A copy: the next chunk donates the training state these arrays live in.
+        self.params = jax.tree.map(lambda x: x.copy(), policy_params)
+        self.env_steps, self.eval_return = env_steps, float(eval_return)
+        if self.workdir:
+            checkpointer = ckpt.Checkpointer(self.workdir, max_to_keep=1, subdir="best_policy")
+            checkpointer.save(env_steps, self.params)
+            checkpointer.close()
+            ckpt.save_json(os.path.join(self.workdir, "best_policy.json"),
+                           {"env_steps": env_steps, "eval_return": self.eval_return})
 
 
 def check_workdir_config(workdir: str, config_dict: dict) -> bool:
@@ -141,6 +180,9 @@ def train_off_policy(env: Env, learner: loop.Learner, config: OffPolicyConfig,
                                                            prefill_jit, place)
     logger = rl_logging.MetricsLogger(workdir, resume=start_eval > 0)
     logger.truncate_after(int(loop_state.training_state.env_steps))
+    best = (BestEval(workdir, learner.policy_params(loop_state.training_state),
+                     int(loop_state.training_state.env_steps))
+            if config.select_best_eval else None)
 
     compiled_chunk, compile_s = loop.timed_compile(chunk_jit, loop_state)
     steps_per_chunk = config.iterations_per_eval * config.num_envs
@@ -164,6 +206,8 @@ def train_off_policy(env: Env, learner: loop.Learner, config: OffPolicyConfig,
                         jax.device_get(evaluate(policy_params, eval_key)).items()})
             env_steps = int(loop_state.training_state.env_steps)
             logger.write(env_steps, row)
+            if best is not None:
+                best.offer(env_steps, row["eval/return"], policy_params)
             bar.update(steps_per_chunk)
             bar.set_postfix({"eval/return": f"{row['eval/return']:.1f}",
                              "steps/s": f"{row['train/env_steps_per_s']:.0f}"})
@@ -178,5 +222,8 @@ def train_off_policy(env: Env, learner: loop.Learner, config: OffPolicyConfig,
         logger.close()
         if checkpointer is not None:
             checkpointer.close()
+    if best is not None and best.params is not None:
+        return TrainResult(params=best.params, policy=learner.policy, metrics=logger.history,
+                           state=loop_state, selected_env_steps=best.env_steps)
     return TrainResult(params=learner.policy_params(loop_state.training_state),
                        policy=learner.policy, metrics=logger.history, state=loop_state)
