@@ -217,8 +217,9 @@ class BatchAutoResetWrapper(Wrapper):
         fresh_shape = jax.eval_shape(
             lambda: self._reset_rows(key_reset, stepped, jnp.zeros((largest,), jnp.int32)))
 
-        def pad(x, size):  # to `largest` rows
-            return jnp.concatenate([x, jnp.zeros((largest - size,) + x.shape[1:], x.dtype)])
+        def pad(x, fill=0):  # to `largest` rows
+            return jnp.concatenate([x, jnp.full((largest - x.shape[0],) + x.shape[1:], fill,
+                                                x.dtype)])
 
         def no_rows():
             # Row index `batch` is out of range: the scatter drops it.
@@ -230,8 +231,7 @@ class BatchAutoResetWrapper(Wrapper):
             fresh = self._reset_rows(key_reset, stepped, jnp.minimum(rows, batch - 1))
             if capacity == largest:
                 return rows, fresh
-            return (jnp.concatenate([rows, jnp.full((largest - capacity,), batch, jnp.int32)]),
-                    jax.tree.map(lambda x: pad(x, capacity), fresh))
+            return pad(rows, fill=batch), jax.tree.map(pad, fresh)
 
         tier = jnp.where((num_done == 0) | (num_done > largest), 0,
                          1 + sum((num_done > c).astype(jnp.int32) for c in capacities[:-1]))

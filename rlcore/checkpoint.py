@@ -101,24 +101,24 @@ class Checkpointer:
         self._manager.close()
 
 
-def save_policy(workdir: str, policy_params: Any) -> None:
-    """Saves the final policy parameters alone under `<workdir>/policy` (small: no replay),
-    replacing an earlier one (a resumed run saves its final policy again)."""
-    shutil.rmtree(os.path.join(os.path.abspath(workdir), "policy"), ignore_errors=True)
-    checkpointer = Checkpointer(workdir, max_to_keep=1, subdir="policy")
+def save_policy(workdir: str, policy_params: Any, subdir: str = "policy") -> None:
+    """Saves policy parameters alone under `<workdir>/<subdir>` (small: no replay), replacing
+    an earlier one (a resumed run saves its final policy again)."""
+    shutil.rmtree(os.path.join(os.path.abspath(workdir), subdir), ignore_errors=True)
+    checkpointer = Checkpointer(workdir, max_to_keep=1, subdir=subdir)
     checkpointer.save(0, policy_params)
     checkpointer.close()
 
 
-def restore_policy(workdir: str, template: Any) -> Any:
+def restore_policy(workdir: str, template: Any, subdir: str = "policy") -> Any:
     """The parameters `save_policy` wrote, shaped like `template`.
 
     Raises:
       FileNotFoundError: the run directory has no (readable) policy checkpoint.
     """
-    if not os.path.isdir(os.path.join(workdir, "policy")):
-        raise FileNotFoundError(f"{workdir} has no policy checkpoint (policy/): train first.")
-    checkpointer = Checkpointer(workdir, max_to_keep=1, subdir="policy")
+    if not os.path.isdir(os.path.join(workdir, subdir)):
+        raise FileNotFoundError(f"{workdir} has no policy checkpoint ({subdir}/): train first.")
+    checkpointer = Checkpointer(workdir, max_to_keep=1, subdir=subdir)
     try:
         return checkpointer.restore(template)[0]
     finally:

@@ -47,14 +47,11 @@ class BestEval:
         if info_path and os.path.exists(info_path):
             info = ckpt.load_json(info_path)
             if info["env_steps"] <= resumed_env_steps:
-                checkpointer = ckpt.Checkpointer(workdir, max_to_keep=1, subdir="best_policy")
                 try:
-                    self.params = checkpointer.restore(template)[0]
+                    self.params = ckpt.restore_policy(workdir, template, subdir="best_policy")
                     self.env_steps, self.eval_return = info["env_steps"], info["eval_return"]
                 except FileNotFoundError:
                     pass
-                finally:
-                    checkpointer.close()
 
     def offer(self, env_steps: int, eval_return: float, policy_params: Any) -> None:
         if self.eval_return is not None and not eval_return > self.eval_return:
@@ -63,9 +60,7 @@ class BestEval:
         self.params = jax.tree.map(lambda x: x.copy(), policy_params)
         self.env_steps, self.eval_return = env_steps, float(eval_return)
         if self.workdir:
-            checkpointer = ckpt.Checkpointer(self.workdir, max_to_keep=1, subdir="best_policy")
-            checkpointer.save(env_steps, self.params)
-            checkpointer.close()
+            ckpt.save_policy(self.workdir, self.params, subdir="best_policy")
             ckpt.save_json(os.path.join(self.workdir, "best_policy.json"),
                            {"env_steps": env_steps, "eval_return": self.eval_return})
 
@@ -222,8 +217,8 @@ def train_off_policy(env: Env, learner: loop.Learner, config: OffPolicyConfig,
         logger.close()
         if checkpointer is not None:
             checkpointer.close()
+    params, selected = learner.policy_params(loop_state.training_state), None
     if best is not None and best.params is not None:
-        return TrainResult(params=best.params, policy=learner.policy, metrics=logger.history,
-                           state=loop_state, selected_env_steps=best.env_steps)
-    return TrainResult(params=learner.policy_params(loop_state.training_state),
-                       policy=learner.policy, metrics=logger.history, state=loop_state)
+        params, selected = best.params, best.env_steps
+    return TrainResult(params=params, policy=learner.policy, metrics=logger.history,
+                       state=loop_state, selected_env_steps=selected)
