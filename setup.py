@@ -21,7 +21,6 @@ setup(
         "distrax>=0.1.5",
         "orbax-checkpoint>=0.11",
         "absl-py>=2.0",
-        "ml_collections>=0.1.1",
         "matplotlib>=3.7",
         "tqdm>=4.60",
         "tensorboardX>=2.6",
@@ -32,7 +31,7 @@ setup(
         # (wants gymnasium>=1.1) cannot be resolved together; `.ci/install` installs gymnax with
         # --no-deps after this extra. Both work at run time.
         "dev": ["pytest>=7", "pytest-timeout", "ruff", "simglucose==0.2.11", "setuptools<81",
-                "seaborn",
+                "seaborn",  # gymnax imports it at import time; `--no-deps` skips it
                 # colabs/ notebooks, executed by tests/notebooks (`pytest -m notebooks`)
                 "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6"],
     },
