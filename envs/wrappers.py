@@ -11,11 +11,12 @@ The usual stack for training, innermost first (see `wrap_for_training`):
 `AutoResetWrapper` is the per-env form of the auto-reset (for a stack vmapped by hand); it
 computes a reset for every env at every step and selects it where done, which costs a
 glucose batch of 16,384 more than half its throughput. The batch form gives the same states
-bit for bit.
+bit for bit. `TaskInObservation` shows a task family's task vector to the policy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -51,6 +52,36 @@ class Wrapper:
         if name == "env":
             raise AttributeError(name)
         return getattr(self.env, name)
+
+
+class TaskInObservation(Wrapper):
+    """Appends `State.task` (`spec.task_size`,) to the observation, so that one policy serves
+    every task of a family (Ha et al. 2020 feed the task vector to the policy).
+
+    `draw_task_per_episode` (read by `wrap_for_training`), when given, overrides the wrapped
+    env's: True has auto-reset draw a task per episode for an env that does not choose its own.
+    """
+
+    def __init__(self, env: Env, draw_task_per_episode: bool | None = None):
+        super().__init__(env)
+        self._spec = dataclasses.replace(env.spec,
+                                         obs_size=env.spec.obs_size + env.spec.task_size)
+        if draw_task_per_episode is not None:
+            self.draw_task_per_episode = draw_task_per_episode
+
+    @property
+    def spec(self) -> EnvSpec:
+        return self._spec
+
+    def _with_task(self, state: State) -> State:
+        return state.replace(obs=jnp.concatenate([state.obs, state.task], axis=-1))
+
+    def reset(self, key, task=None):
+        return self._with_task(self.env.reset(key, task=task))
+
+    def step(self, state, action):
+        inner = state.replace(obs=state.obs[..., :self.env.spec.obs_size])
+        return self._with_task(self.env.step(inner, action))
 
 
 def _where(cond: jax.Array, x: Any, y: Any) -> Any:
