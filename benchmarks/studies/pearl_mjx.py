@@ -21,8 +21,11 @@ import json
 import os
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUN_DIR = os.path.join(ROOT, "benchmarks", "pearl_mjx")
+from benchmarks import DIR
+from benchmarks.measure import device_name
+from benchmarks.report import pyplot, save_figure, write_json
+
+RUN_DIR = os.path.join(DIR, "pearl_mjx")
 FAMILIES = ("mjx/cheetah-vel", "mjx/ant-goal")
 
 # Sized for the CPU: 20 train / 10 held-out tasks (oyster: 100 / 30 and 150 / 30), 2 envs per
@@ -53,7 +56,6 @@ def run_family(env_name: str, total_env_steps: int, seed: int = 0) -> dict:
     """Trains (or reads the cached run of) one family; returns the cached record."""
     import envs
     from algorithms import pearl
-    from launch.benchmark import device_name
 
     path = os.path.join(RUN_DIR, f"{env_name.split('/')[-1]}.json")
     if os.path.exists(path):
@@ -69,18 +71,12 @@ def run_family(env_name: str, total_env_steps: int, seed: int = 0) -> dict:
               "config": {k: list(v) if isinstance(v, tuple) else v
                          for k, v in {**CPU_CONFIG, "kl_weight": KL_WEIGHT[env_name]}.items()},
               "rows": result.metrics}
-    os.makedirs(RUN_DIR, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(record, f, indent=1)
+    write_json(path, record)
     return record
 
 
 def plot(records: list[dict], path: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(records), figsize=(5 * len(records), 3.8))
     for ax, record in zip(axes if len(records) > 1 else [axes], records):
         steps = [r["step"] for r in record["rows"]]
@@ -95,10 +91,7 @@ def plot(records: list[dict], path: str) -> str:
                      f"{PAPER_BUDGET[record['env']][0]:,}", fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run_suite(quick: bool = False) -> list[dict]:
@@ -138,5 +131,5 @@ def run_suite(quick: bool = False) -> list[dict]:
                      "paper_env_steps_h_at_this_rate": round(paper_env / steps_per_s / 3600, 1),
                      "device": record.get("device", "")})
     if not quick:
-        plot(records, os.path.join(ROOT, "benchmarks", "pearl_mjx.png"))
+        plot(records, os.path.join(DIR, "pearl_mjx.png"))
     return rows

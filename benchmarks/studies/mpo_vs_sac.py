@@ -1,8 +1,8 @@
-"""Benchmark suite `mpo_vs_sac`: MPO beside SAC at the same budget, seeds and network sizes.
+"""Study and suite `mpo_vs_sac`: MPO beside SAC at the same budget, seeds and network sizes.
 
-    python -m launch.bench_mpo_vs_sac            # trains what is missing, writes md + json
-    python -m launch.bench_mpo_vs_sac --quick    # smoke run (tiny budgets, nothing cached)
-    python -m launch.benchmark --suite=mpo_vs_sac   # the same rows, md without the notes
+    python -m benchmarks.studies.mpo_vs_sac            # trains what is missing, md + json
+    python -m benchmarks.studies.mpo_vs_sac --quick    # smoke run (tiny budgets, no cache)
+    python -m launch.benchmark --suite=mpo_vs_sac      # the same rows, md without the notes
 
 Two envs, each with one set of loop knobs shared by both algorithms (env steps, parallel
 envs, batch, replay, gradient steps per env step, hidden sizes, warm-up, evaluation) and
@@ -37,14 +37,17 @@ import sys
 import time
 from typing import NamedTuple
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUTDIR = os.path.join(ROOT, "benchmarks")
+from benchmarks import DIR, ROOT
+from benchmarks.measure import algorithm_throughput, device_name
+from benchmarks.report import write_json, write_suite
+
+OUTDIR = DIR
 CACHE_DIR = os.path.join(OUTDIR, "mpo_vs_sac")
 ALGOS = ("mpo", "sac")
 SEEDS = (0, 1)
 EVAL_DAYS, EVAL_SEED = 20, 1000  # held-out meal days per adult (launch.evaluate's defaults)
 GLUCOSE_METRICS = ("tir", "tbr70", "tbr54", "tar180", "mean")
-COMMAND = "python -m launch.bench_mpo_vs_sac"
+COMMAND = "python -m benchmarks.studies.mpo_vs_sac"
 THROUGHPUT_STEPS = 4_096  # env steps per timed chunk of the back-to-back throughput pairs
 ALGO_OVERRIDES = {"mpo": {"policy_lr": 3e-4, "critic_lr": 3e-4}, "sac": {}}  # SAC: 3e-4 already
 
@@ -143,10 +146,7 @@ def load_or_train(setting: Setting, algo_name: str, seed: int, quick: bool = Fal
         with open(path) as f:
             return json.load(f)
     record = train_run(setting, algo_name, seed)
-    os.makedirs(CACHE_DIR, exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(record, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, record)
     return record
 
 
@@ -176,11 +176,9 @@ def mean_record(records: list[dict]) -> dict:
 def throughput(quick: bool = False) -> list[dict]:
     """Training env steps/s of MPO and SAC measured back to back on each env, with the
     settings' envs, gradient-step ratio, batch and networks: the second of two chunks of
-    `THROUGHPUT_STEPS` env steps (`launch.benchmark.algorithm_throughput`). The runs above
+    `THROUGHPUT_STEPS` env steps (`benchmarks.measure.algorithm_throughput`). The runs above
     are minutes apart on a shared machine; these pairs are seconds apart, so their ratio is
     the one to read. Cached as `benchmarks/mpo_vs_sac/throughput.json`."""
-    from launch.benchmark import algorithm_throughput
-
     path = os.path.join(CACHE_DIR, "throughput.json")
     if os.path.exists(path) and not quick:
         with open(path) as f:
@@ -199,17 +197,13 @@ def throughput(quick: bool = False) -> list[dict]:
                                                      "grad_steps_per_s", "compile_s",
                                                      "device")}})
     if not quick:
-        os.makedirs(CACHE_DIR, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_json(path, rows)
     return rows
 
 
 def run_suite(quick: bool = False) -> list[dict]:
     """Trains (or loads) every run, seed 0 of every setting first; one row per run and one
     mean row per (env, algorithm)."""
-    from launch.benchmark import device_name
-
     device = device_name()
     seeds = SEEDS[:1] if quick else SEEDS
     records = {}
@@ -271,9 +265,7 @@ def notes(rows: list[dict]) -> str:
 
 def write(rows: list[dict], outdir: str = OUTDIR, command: str = COMMAND,
           comment: str = "") -> str:
-    """`launch.benchmark.write_suite`'s json and md, the md with the notes above the table."""
-    from launch.benchmark import write_suite
-
+    """`benchmarks.report.write_suite`'s json and md, the md with the notes above the table."""
     json_path, md_path = write_suite("mpo_vs_sac", rows, outdir, command)
     with open(md_path) as f:
         header, table = f.read().split("\n\n| ", 1)

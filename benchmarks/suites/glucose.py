@@ -6,7 +6,7 @@
   arrays: each compartment a `(B,)` row) at B = 1, 1,024 and 16,384, basal insulin and a meal.
 * `patient ODE (vmap)`: the same model vmapped over a `(B,)` batch of single patients.
 * `glucose env`: env steps/s (5-min control steps, with sensor noise, pump, meals, auto-reset
-  and random actions) through `launch.benchmark.measure_env_batches`: the batch sizes timed
+  and random actions) through `benchmarks.measure.measure_env_batches`: the batch sizes timed
   in interleaved rounds, `x_batch1` the ratio to batch 1 (issue #10 asks for 50x at 16,384).
 * `simglucose`: its `T1DPatient.step`, one patient, minute by minute (the reference).
 """
@@ -15,18 +15,7 @@ from __future__ import annotations
 
 import time
 
-
-def _time(fn, *args) -> tuple[float, float]:
-    """(seconds of one call after a warm-up call, compile seconds)."""
-    import jax
-
-    from rlcore.loop import timed_compile
-
-    compiled, compile_s = timed_compile(jax.jit(fn), *args)
-    jax.block_until_ready(compiled(*args))
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
-    return time.perf_counter() - start, compile_s
+from benchmarks.measure import device_name, measure_env_batches, time_compiled
 
 
 def patient_rows(batch_sizes, minutes: int, device: str) -> list[dict]:
@@ -52,7 +41,7 @@ def patient_rows(batch_sizes, minutes: int, device: str) -> list[dict]:
             return jax.vmap(one, in_axes=(0, 0, 1, 1))(params, s, m, u)
 
         for label, fn in (("patient ODE (SoA)", soa), ("patient ODE (vmap)", vmapped)):
-            elapsed, compile_s = _time(fn, state, meals, insulin)
+            compile_s, elapsed = time_compiled(fn, state, meals, insulin)
             rows.append({"suite": "glucose", "name": label, "batch_size": batch,
                          "steps_per_s": batch * minutes / elapsed, "compile_s": compile_s,
                          "unit": "patient-minutes/s", "device": device})
@@ -74,7 +63,6 @@ def simglucose_row(minutes: int, device: str) -> dict:
 
 def run_suite(quick: bool = False) -> list[dict]:
     import envs
-    from launch.benchmark import device_name, measure_env_batches
 
     device = device_name()
     batches = (1, 256) if quick else (1, 1024, 16_384)

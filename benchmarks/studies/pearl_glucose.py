@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUN_DIR = os.path.join(ROOT, "benchmarks", "pearl_glucose")
+from benchmarks import DIR
+from benchmarks.measure import device_name
+from benchmarks.report import pyplot, save_figure, write_json
+from benchmarks.studies import run_dir
+
+RUN_DIR = os.path.join(DIR, "pearl_glucose")
 SEEDS = (0, 1)
 NUM_CHAINS = 10
 PERCENT = ("tir", "tbr70", "tbr54", "tar180")
@@ -41,18 +41,10 @@ PERCENT = ("tir", "tbr70", "tbr54", "tar180")
 def train_run(seed: int, quick: bool) -> str:
     """The seed's run directory, trained now if it has no policy yet."""
     workdir = os.path.join(RUN_DIR, f"quick_seed_{seed}" if quick else f"seed_{seed}")
-    if not os.path.isdir(os.path.join(workdir, "policy")):
-        extra = (["--steps=20000", "--config.num_train_steps_per_iteration=200",
-                  "--config.eval_every_iterations=1", "--eval_days=2"] if quick
-                 else [f"--eval_days={NUM_CHAINS}"])
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "launch.train", "--preset=ap_pearl",
-                        f"--seed={seed}", f"--workdir={workdir}", "--progress=false", *extra],
-                       cwd=ROOT, check=True)
-        with open(os.path.join(workdir, "train_wall_s.json"), "w") as f:
-            json.dump({"train_wall_s": time.perf_counter() - start}, f)
-    shutil.rmtree(os.path.join(workdir, "checkpoints"), ignore_errors=True)
-    return workdir
+    extra = (["--steps=20000", "--config.num_train_steps_per_iteration=200",
+              "--config.eval_every_iterations=1", "--eval_days=2"] if quick
+             else [f"--eval_days={NUM_CHAINS}"])
+    return run_dir.train_if_missing(workdir, "--preset=ap_pearl", f"--seed={seed}", *extra)
 
 
 def _report(workdir: str, seed: int, num_chains: int) -> dict:
@@ -65,8 +57,7 @@ def _report(workdir: str, seed: int, num_chains: int) -> dict:
     from algorithms.pearl import glucose_eval
 
     report = glucose_eval.evaluate_run(workdir, num_chains=num_chains, seed=seed)
-    with open(path, "w") as f:
-        json.dump(report, f, indent=1)
+    write_json(path, report)
     return report
 
 
@@ -75,10 +66,7 @@ def _training_row(workdir: str, seed: int, device: str) -> dict:
 
     with open(os.path.join(workdir, "metrics.csv")) as f:
         rows = list(csv.DictReader(f))
-    wall = {}
-    if os.path.exists(os.path.join(workdir, "train_wall_s.json")):
-        with open(os.path.join(workdir, "train_wall_s.json")) as f:
-            wall = json.load(f)
+    wall_s = run_dir.train_wall_s(workdir)
 
     def mean(name):
         return sum(float(r[name]) for r in rows) / len(rows)
@@ -86,7 +74,7 @@ def _training_row(workdir: str, seed: int, device: str) -> dict:
     return {"suite": "pearl_glucose", "name": f"seed {seed}: meta-training",
             "controller": "pearl", "batch_size": "",
             "env_steps": int(float(rows[-1]["step"])),
-            "train_wall_s": round(wall["train_wall_s"]) if wall else "",
+            "train_wall_s": round(wall_s) if wall_s is not None else "",
             "steps_per_s": mean("train/env_steps_per_s"),
             "grad_steps_per_s": mean("train/grad_steps_per_s"),
             "compile_s": float(rows[-1]["train/compile_s"]), "device": device}
@@ -112,12 +100,9 @@ def _gain_rows(report: dict, seed: int, device: str) -> list[dict]:
 
 
 def plot(reports: dict, path: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     columns = next(iter(reports.values()))["columns"]
     width = 0.8 / len(reports)
@@ -133,15 +118,10 @@ def plot(reports: dict, path: str) -> str:
         ax.set_title(f"held-out patients, mean: {title}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run_suite(quick: bool = False) -> list[dict]:
-    from launch.benchmark import device_name
-
     device = device_name()
     seeds = SEEDS[:1] if quick else SEEDS
     num_chains = 2 if quick else NUM_CHAINS
@@ -163,5 +143,5 @@ def run_suite(quick: bool = False) -> list[dict]:
         rows += _gain_rows(report, seed, device)
         training.append(_training_row(workdir, seed, device))
     if not quick:
-        plot(reports, os.path.join(ROOT, "benchmarks", "pearl_glucose.png"))
+        plot(reports, os.path.join(DIR, "pearl_glucose.png"))
     return rows + training

@@ -13,24 +13,10 @@ Rows (one per setting, on the first registered task family of `FAMILIES`):
 from __future__ import annotations
 
 import dataclasses
-import time
 
-from launch.benchmark import device_name
+from benchmarks.measure import device_name, time_compiled
 
 FAMILIES = ("mjx/cheetah-vel", "mjx/point-goal-sparse", "mjx/ant-goal")
-
-
-def _timed(fn, *args) -> tuple[float, float]:
-    """(compile seconds, run seconds of the second call) of `jax.jit(fn)(*args)`."""
-    import jax
-
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(*args))
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
-    return compile_s, time.perf_counter() - start
 
 
 def measure(env, config, label: str) -> dict:
@@ -50,7 +36,7 @@ def measure(env, config, label: str) -> dict:
     tasks = env.sample_tasks(key_tasks, config.num_tasks_sample)
     prior = rollout.prior(config.num_tasks_sample, config.latent_size)
     steps = config.num_steps_prior
-    _, collect_s = _timed(lambda p, k: collect(p, tasks, prior, steps, k)[0].reward.sum(),
+    _, collect_s = time_compiled(lambda p, k: collect(p, tasks, prior, steps, k)[0].reward.sum(),
                           params, key_collect)
     collect_rate = config.num_tasks_sample * config.steps_per_phase(steps) / collect_s
 
@@ -65,7 +51,7 @@ def measure(env, config, label: str) -> dict:
 
         return jax.lax.scan(one, ts, jax.random.split(key, num_updates))[1]["train/critic_loss"]
 
-    _, update_s = _timed(updates, state, key_update)
+    _, update_s = time_compiled(updates, state, key_update)
 
     # The whole iteration, as the driver logs it.
     result = pearl.train(env, config, seed=0, progress=False)
@@ -111,60 +97,3 @@ def run_suite(quick: bool = False) -> list[dict]:
         settings = [("oyster sizes, 1 env per task", base),
                     ("oyster sizes, 10 envs per task", dataclasses.replace(base, num_envs=10))]
     return [measure(env, config, label) for label, config in settings]
-
-
-# Meta-test return against meta-training env steps (small networks, sized for a CPU).
-ADAPTATION_CONFIG = dict(
-    num_train_tasks=20, num_test_tasks=20, encoder_hidden_sizes=(64, 64),
-    hidden_sizes=(64, 64), context_size=32, batch_size=64, meta_batch=8,
-    num_initial_steps=120, num_tasks_sample=4, num_steps_prior=60,
-    num_extra_rl_steps_posterior=60, num_envs=2, discount=0.9, reward_scale=10.0,
-    num_train_steps_per_iteration=200, rl_buffer_capacity=4000, actor_lr=1e-3,
-    critic_lr=1e-3, encoder_lr=1e-3, alpha_lr=1e-3, eval_every_iterations=5,
-    checkpoint_every_evals=0)
-
-
-def adaptation_curve(env_name: str = "mjx/point-goal", total_env_steps: int = 40_000,
-                     outdir: str = "benchmarks", seed: int = 0) -> str:
-    """Trains PEARL on `env_name` and plots `meta_test/return_prior` and
-    `meta_test/return_posterior` (held-out tasks) against meta-training env steps into
-    `<outdir>/pearl.<env>.png` (+ `.json` with the rows). Returns the png path.
-
-        python -c "from launch.bench_pearl import adaptation_curve; adaptation_curve()"
-    """
-    import json
-    import os
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    import envs
-    from algorithms import pearl
-
-    config = pearl.Config(total_env_steps=total_env_steps, **ADAPTATION_CONFIG)
-    start = time.perf_counter()
-    result = pearl.train(envs.make(env_name), config, seed=seed, progress=False)
-    wall_s = time.perf_counter() - start
-    rows = result.metrics
-    stem = os.path.join(outdir, f"pearl.{env_name.split('/')[-1]}")
-    with open(stem + ".json", "w") as f:
-        json.dump({"env": env_name, "seed": seed, "wall_s": wall_s, "device": device_name(),
-                   "config": {k: v if not isinstance(v, tuple) else list(v)
-                              for k, v in ADAPTATION_CONFIG.items()}, "rows": rows}, f, indent=1)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    steps = [r["step"] for r in rows]
-    for name, label in (("meta_test/return_prior", "z from the prior (episode 1)"),
-                        ("meta_test/return_posterior", "posterior after 1 episode")):
-        ax.plot(steps, [r[name] for r in rows], marker=".", label=label)
-    ax.set_xlabel("meta-training env steps")
-    ax.set_ylabel(f"return on {config.num_test_tasks} held-out tasks")
-    ax.set_title(f"PEARL on {env_name} (seed {seed}, {wall_s / 60:.0f} min on {device_name()})",
-                 fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(stem + ".png", dpi=110)
-    plt.close(fig)
-    return stem + ".png"

@@ -1,11 +1,11 @@
 """Where the glucose env's time goes: the figures behind the notes of `benchmarks/glucose.md`.
 
-    python benchmarks/glucose_breakdown.py env    # stack at batch 1, 1,024 and 16,384
-    python benchmarks/glucose_breakdown.py noise  # bare env and stack, CGM noise on / off
-    python benchmarks/glucose_breakdown.py si     # ODE: one-hot vs gather SI profile
-    python benchmarks/glucose_breakdown.py reset  # the stack's cost, with and without resets
+    python -m benchmarks.studies.glucose_breakdown env    # stack at batch 1, 1,024 and 16,384
+    python -m benchmarks.studies.glucose_breakdown noise  # bare env and stack, CGM noise on / off
+    python -m benchmarks.studies.glucose_breakdown si     # ODE: one-hot vs gather SI profile
+    python -m benchmarks.studies.glucose_breakdown reset  # the stack, with and without resets
 
-`env` is `launch.benchmark.measure_env` (288-step rollouts); run it at two commits for an A/B
+`env` is `benchmarks.measure.measure_env` (288-step rollouts); run it at two commits for an A/B
 (the notes compare a8981f2 with 52b661f). Pause other jobs first: on 2 cores they move every
 figure by tens of percent.
 """
@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
+from benchmarks.measure import measure_env, median_call_seconds
 from envs import wrappers
 from envs.glucose import patient
-from launch.benchmark import _median_call_seconds, measure_env
 
 
 def env_rows():
@@ -121,7 +121,7 @@ def _timed_rollouts(fns: dict, state, rounds: int = 6) -> dict:
 def reset_rows(batch=16_384, num_steps=96):
     """The training stack's cost over the env, with and without episodes ending.
 
-    Two action ranges: uniform over the pump's whole range, as `launch.benchmark` steps the
+    Two action ranges: uniform over the pump's whole range, as `benchmarks.measure` steps the
     env (most patients go hypoglycaemic within hours, so a few % of envs end at each step), and
     0-1 U/h around basal, where no episode ends in 96 steps. "time limit only" keeps stepping
     envs that are done; the stack resets them (`wrappers.wrap_for_training`).
@@ -160,7 +160,7 @@ def reset_rows(batch=16_384, num_steps=96):
     for name, fn, args in (("reset", jax.jit(bare.reset), (keys,)),
                            ("step", jax.jit(bare.step), (fresh, basal))):
         jax.block_until_ready(fn(*args))
-        seconds = _median_call_seconds(lambda fn=fn, args=args: jax.block_until_ready(fn(*args)))
+        seconds = median_call_seconds(lambda fn=fn, args=args: jax.block_until_ready(fn(*args)))
         print(f"one {name}: {seconds / batch * 1e6:.2f} us per env", flush=True)
 
 

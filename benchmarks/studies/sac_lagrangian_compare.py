@@ -1,16 +1,9 @@
-"""SAC-Lagrangian benchmarks: throughput (suite `sac_lagrangian`) and the learning comparisons
-of Ha et al. 2020 (suites `sac_lagrangian_glucose`, `sac_lagrangian_quadruped`,
-`sac_lagrangian_multitask`, thin modules over the functions here).
+"""SAC-Lagrangian against SAC and fixed cost penalties, after Ha et al. 2020: suites
+`sac_lagrangian_glucose`, `sac_lagrangian_quadruped` and `sac_lagrangian_multitask` (the
+throughput suite `sac_lagrangian` is in `benchmarks.suites.off_policy`).
 
-    python -m launch.benchmark --suite=sac_lagrangian
-    python -m launch.benchmark --suite=sac_lagrangian_glucose      # likewise _quadruped, _multitask
-    python -m launch.bench_sac_lagrangian --group=glucose   # trains one group's missing runs
-
-Throughput: 1, 16 and 128 envs at one gradient step per env step, and 128 envs with 8
-gradient steps per iteration (brax's CheetahRun ratio), as the `sac` suite, so the two
-compare: the same (256, 256) networks and batch 256, plus twin cost critics and the
-multiplier (default budget; pendulum has no cost, the work is the same). Each row times the
-second of two chunks (`launch.benchmark.algorithm_throughput`), compilation excluded.
+    python -m launch.benchmark --suite=sac_lagrangian_glucose   # likewise _quadruped, _multitask
+    python -m benchmarks.studies.sac_lagrangian_compare --group=glucose   # trains missing runs
 
 Comparisons (`VARIANTS`, the same seeds, step budgets and networks in every row): SAC
 (`algorithms.sac`), SAC with a fixed cost penalty lambda (`Config.fixed_lambda`, a small and
@@ -26,8 +19,9 @@ a large one) and SAC-Lagrangian (learned lambda, `constraint_estimate="recent_co
     training episode.
   * multitask: SAC-Lagrangian on `mjx/quadruped-multitask` (four tasks, 3 m x 3 m workspace)
     with Ha et al.'s task scheduler and without it (a task drawn at random per episode); the
-    task vector is appended to the observation (`TaskInObservation`). Workspace exits per 100
-    episodes of the final stochastic policy from random start poses (`count_workspace_exits`).
+    task vector is appended to the observation (`envs.wrappers.TaskInObservation`).
+    Workspace exits per 100 episodes of the final stochastic policy from random start poses
+    (`count_workspace_exits`).
     The last rows re-choose the task every `MULTITASK_TASK_PERIOD` steps from the pose
     reached (scheduler) or at random (ablation), Ha et al.'s short episodes with the robot
     walking on.
@@ -44,9 +38,11 @@ import json
 import os
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULT_DIR = os.path.join(ROOT, "benchmarks", "sac_lagrangian_compare")
-SETTINGS = [(1, 1.0), (16, 1.0), (128, 1.0), (128, 8 / 128)]
+from benchmarks import DIR
+from benchmarks.measure import device_name
+from benchmarks.report import markdown_table, write_json
+
+RESULT_DIR = os.path.join(DIR, "sac_lagrangian_compare")
 
 # (name, algorithm, fixed lambda or None)
 VARIANTS = (("sac", "sac", None), ("penalty_0.1", "sac_lagrangian", 0.1),
@@ -85,18 +81,6 @@ QUADRUPED_CONFIG = dict(num_envs=16, batch_size=256, replay_capacity=200_000, wa
                         checkpoint_every_evals=0)
 
 
-def run_suite(quick: bool = False) -> list[dict]:
-    from launch.benchmark import algorithm_throughput
-
-    settings = SETTINGS[:2] if quick else SETTINGS
-    rows = []
-    for num_envs, ratio in settings:
-        steps = max(num_envs * (4 if quick else 8), 256 if quick else 1024)
-        rows.append(algorithm_throughput("sac_lagrangian", "classic/pendulum", num_envs, ratio,
-                                         steps, hidden_sizes=(256, 256), batch_size=256))
-    return rows
-
-
 # ------------------------------------------------------------------------- shared helpers
 
 
@@ -113,9 +97,7 @@ def _cached(group: str, run: str, key: dict, quick: bool, compute) -> dict:
     start = time.perf_counter()
     result = compute()
     result["wall_s"] = round(time.perf_counter() - start)
-    os.makedirs(directory, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump({"key": key, "result": result}, f, indent=1)
+    write_json(path, {"key": key, "result": result})
     return result
 
 
@@ -229,8 +211,6 @@ def glucose_baselines(quick: bool = False) -> dict:
 
 
 def glucose_suite(quick: bool = False) -> list[dict]:
-    from launch.benchmark import device_name
-
     _, _, overrides = glucose_overrides(quick)
     days = 1 if quick else GLUCOSE_EVAL_DAYS
     rows = []
@@ -293,8 +273,6 @@ def quadruped_run(variant: str, seed: int, quick: bool = False,
 
 
 def quadruped_suite(quick: bool = False) -> list[dict]:
-    from launch.benchmark import device_name
-
     budgets = (QUADRUPED_STEPS,) if quick else (QUADRUPED_STEPS, QUADRUPED_LONG_STEPS)
     runs = itertools.product(budgets, VARIANTS, SEEDS if quick else QUADRUPED_SEEDS)
     rows = []
@@ -323,48 +301,11 @@ def make_multitask_env(scheduler: bool, task_period_steps: int | None = None):
     the scheduler, a task drawn uniformly at every episode start (TaskVectorWrapper's) and,
     with `task_period_steps`, again at every period (`RandomTaskWrapper`)."""
     from envs.mjx import legged_wrappers as lw
+    from envs.wrappers import TaskInObservation
 
     env = lw.make_ha2020_env(scheduler=scheduler, task_period_steps=task_period_steps)
     own_draws = scheduler or task_period_steps is not None
     return TaskInObservation(env, draw_task_per_episode=None if own_draws else True)
-
-
-class TaskInObservation:
-    """Appends `State.task` (3,) to the observation, so one policy can serve every task
-    (Ha et al. feed the task vector to the policy)."""
-
-    def __init__(self, env, draw_task_per_episode: bool | None = None):
-        import dataclasses
-
-        self.env = env
-        self._spec = dataclasses.replace(env.spec, obs_size=env.spec.obs_size + 3)
-        if draw_task_per_episode is not None:
-            self.draw_task_per_episode = draw_task_per_episode
-
-    @property
-    def spec(self):
-        return self._spec
-
-    @property
-    def unwrapped(self):
-        return getattr(self.env, "unwrapped", self.env)
-
-    def __getattr__(self, name):
-        if name == "env":
-            raise AttributeError(name)
-        return getattr(self.env, name)
-
-    def _with_task(self, state):
-        import jax.numpy as jnp
-
-        return state.replace(obs=jnp.concatenate([state.obs, state.task], axis=-1))
-
-    def reset(self, key, task=None):
-        return self._with_task(self.env.reset(key, task=task))
-
-    def step(self, state, action):
-        inner = state.replace(obs=state.obs[..., :self.env.spec.obs_size])
-        return self._with_task(self.env.step(inner, action))
 
 
 def count_workspace_exits(env, policy, params, num_episodes: int, seed: int,
@@ -439,8 +380,6 @@ def multitask_run(scheduler: bool, seed: int, steps: int, quick: bool = False,
 
 
 def multitask_suite(quick: bool = False) -> list[dict]:
-    from launch.benchmark import device_name
-
     rows = []
     # (steps, bounded lambda, task period, seeds)
     budgets = ([(MULTITASK_STEPS[0], False, None, SEEDS)] if quick else
@@ -482,8 +421,6 @@ def main() -> None:
     parser.add_argument("--group", choices=sorted(GROUPS), required=True)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    from launch.benchmark import markdown_table
-
     print(markdown_table(GROUPS[args.group](args.quick)))
 
 

@@ -1,4 +1,4 @@
-"""Benchmark suite `artificial_pancreas`: trained insulin-dosing agents vs the baselines.
+"""Suite `artificial_pancreas`: trained insulin-dosing agents vs the baselines.
 
     python -m launch.benchmark --suite=artificial_pancreas          # trains what is missing
     python -m launch.evaluate --workdir=benchmarks/artificial_pancreas/ap_adults --days=20
@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AGENT_DIR = os.path.join(ROOT, "benchmarks", "artificial_pancreas")
+from benchmarks import DIR
+from benchmarks.measure import device_name
+from benchmarks.studies import run_dir
+
+AGENT_DIR = os.path.join(DIR, "artificial_pancreas")
 COHORTS = (("ap_adults", "adults"), ("ap_adolescents", "adolescents"),
            ("ap_children", "children"))
 SCENARIOS = (("", ()), ("si -30%", ("--si_scale=0.7",)), ("si +30%", ("--si_scale=1.3",)),
@@ -31,53 +30,35 @@ SCENARIOS = (("", ()), ("si -30%", ("--si_scale=0.7",)), ("si +30%", ("--si_scal
 METRICS = ("tir", "tbr70", "tbr54", "tar180", "tar250", "mean", "cv")
 
 
-def _python(*args: str) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", *args], cwd=ROOT, check=True)
-    return time.perf_counter() - start
-
-
 def train_agent(preset: str, quick: bool) -> str:
     """The preset's run directory, trained now if it has no policy yet."""
     workdir = os.path.join(AGENT_DIR, preset if not quick else f"quick_{preset}")
-    if not os.path.isdir(os.path.join(workdir, "policy")):
-        extra = ["--steps=4096", "--eval_days=1"] if quick else ["--eval_days=2"]
-        wall = _python("launch.train", f"--preset={preset}", f"--workdir={workdir}",
-                       "--progress=false", *extra)
-        with open(os.path.join(workdir, "train_wall_s.json"), "w") as f:
-            json.dump({"train_wall_s": wall}, f)
-        shutil.rmtree(os.path.join(workdir, "checkpoints"), ignore_errors=True)
-    return workdir
+    extra = ["--steps=4096", "--eval_days=1"] if quick else ["--eval_days=2"]
+    return run_dir.train_if_missing(workdir, f"--preset={preset}", *extra)
 
 
 def evaluate_rows(workdir: str, group: str, days: int, scenario: str, flags: tuple,
                   device: str) -> list[dict]:
     outdir = os.path.join(workdir, "evaluation_" + (scenario.replace(" ", "_").replace(
         "%", "pct").replace("+", "plus").replace("-", "minus") or "nominal"))
-    _python("launch.evaluate", f"--workdir={workdir}", f"--days={days}", f"--outdir={outdir}",
-            *flags)
+    run_dir.run_module("launch.evaluate", f"--workdir={workdir}", f"--days={days}",
+                       f"--outdir={outdir}", *flags)
     with open(os.path.join(outdir, "evaluation.json")) as f:
         result = json.load(f)
-    wall = {}
-    wall_path = os.path.join(workdir, "train_wall_s.json")
-    if os.path.exists(wall_path):
-        with open(wall_path) as f:
-            wall = json.load(f)
+    wall_s = run_dir.train_wall_s(workdir)
     rows = []
     for controller, summary in result["groups"][group].items():
         rows.append({"suite": "artificial_pancreas", "name": f"{controller} on {group}",
                      "scenario": scenario or "nominal", "batch_size": 10 * days,
                      **{m: round(100 * summary[m], 1) if m not in ("mean",) else
                         round(summary[m], 1) for m in METRICS},
-                     "train_wall_s": round(wall["train_wall_s"])
-                     if "train_wall_s" in wall and controller == "sac" else "",
+                     "train_wall_s": round(wall_s)
+                     if wall_s is not None and controller == "sac" else "",
                      "device": device})
     return rows
 
 
 def run_suite(quick: bool = False) -> list[dict]:
-    from launch.benchmark import device_name
-
     device = device_name()
     days = 1 if quick else 20
     rows = []

@@ -1,6 +1,6 @@
 """Is the MPO policy's pre-squash mean saturated on cheetah-run when its return falls?
 
-    python benchmarks/mpo_vs_sac/saturation_check.py   # about 5 min on the idle 2-core CPU
+    python -m benchmarks.studies.mpo_saturation_check   # about 5 min on the idle 2-core CPU
 
 Trains MPO (the mpo_vs_sac cheetah setting, seed 1, 32k env steps), printing each
 evaluation, then the distribution of |mean| of the pre-squash Gaussian over replay states.

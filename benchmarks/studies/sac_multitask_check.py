@@ -1,14 +1,14 @@
 """Plain SAC on the multi-task quadruped (the ablation's env, with and without the scheduler):
 does the unconstrained learner walk its tasks, and does it fall?
 
-    python benchmarks/sac_lagrangian_compare/sac_multitask_check.py   # ~7 min, idle 2-core CPU
+    python -m benchmarks.studies.sac_multitask_check   # ~7 min, idle 2-core CPU
 
-250k env steps, seed 0, the quadruped loop of `launch.bench_sac_lagrangian`; prints the
-evaluation returns, training episode lengths and exits / falls per 100 episodes.
+250k env steps, seed 0, the quadruped loop of `benchmarks.studies.sac_lagrangian_compare`;
+prints the evaluation returns, training episode lengths and exits / falls per 100 episodes.
 """
 
 from algorithms import sac
-from launch import bench_sac_lagrangian as bench
+from benchmarks.studies import sac_lagrangian_compare as bench
 
 
 def main():

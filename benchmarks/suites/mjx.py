@@ -6,7 +6,7 @@
     MJX_BENCH_ROBOTS=cheetah-run,quadruped-walk python -m launch.benchmark --suite=mjx
 
 Rows per robot and batch size B (1, 64, 256, 1,024; up to 8,192 on an accelerator):
-  env      `measure_env` (launch.benchmark): the registered env with the training wrappers
+  env      `measure_env` (benchmarks.measure): the registered env with the training wrappers
            (time limit, auto-reset, episode statistics, vmap), uniform random actions,
            one jitted `lax.scan`.
   mjx.step the same model, `jax.vmap` of `n_frames` bare `mjx.step` calls per control step
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import time
+
+from benchmarks.measure import device_name, measure_env, time_compiled
 
 ROBOTS = ("cheetah-run", "ant-run", "walker-run", "quadruped-walk", "point-goal")
 BATCHES = (1, 64, 256, 1024)
@@ -63,15 +65,8 @@ def measure_bare_mjx(env, batch_size: int, num_steps: int, seed: int = 0) -> dic
 
         return jax.lax.scan(body, data, jax.random.split(key, num_steps))
 
-    key = jax.random.key(seed)
-    start = time.perf_counter()
-    compiled = jax.jit(rollout).lower(data, key).compile()
-    compile_s = time.perf_counter() - start
-    key_warm, key_run = jax.random.split(key)
-    jax.block_until_ready(compiled(data, key_warm))
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(data, key_run))
-    elapsed = time.perf_counter() - start
+    key_warm, key_run = jax.random.split(jax.random.key(seed))
+    compile_s, elapsed = time_compiled(rollout, data, key_run, warm_args=(data, key_warm))
     return {"batch_size": batch_size, "steps_per_s": batch_size * num_steps / elapsed,
             "compile_s": compile_s, "unit": "env steps/s"}
 
@@ -111,7 +106,6 @@ def run_suite(quick: bool = False) -> list[dict]:
     import jax
 
     import envs
-    from launch.benchmark import device_name, measure_env
 
     robots = ROBOTS
     if os.environ.get("MJX_BENCH_ROBOTS"):

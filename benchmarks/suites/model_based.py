@@ -11,9 +11,8 @@ Rows:
     round: 4 envs x 20 steps with --quick, 2 x 40 in full, as the paper-size planner costs
     about 3 GFLOP per env step on a CPU).
 
-The env is Pendulum with its reward as a pure `reward_fn` (classic/pendulum has none yet; the
-subclass below adds it here until `envs/classic` provides it). Full runs use the paper's
-model and planner sizes (512x3 MLP, 500 candidates, horizon 10, M = K = 16); `--quick` a
+The env is classic/pendulum, whose pure `reward_fn` the planners call. Full runs use the
+paper's model and planner sizes (512x3 MLP, 500 candidates, horizon 10, M = K = 16); `--quick` a
 small model and planner.
 """
 
@@ -22,26 +21,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from launch.benchmark import device_name
+from benchmarks.measure import device_name, time_compiled
 
 ALGOS = ("grbal", "rebal", "mb", "mbde")
-
-
-def pendulum_with_reward(episode_length: int):
-    """classic/pendulum plus `reward_fn(obs, action, next_obs, task)`: its reward in terms of
-    the observation (cos th, sin th, th') before the step and the clipped torque."""
-    import jax.numpy as jnp
-
-    from envs.classic.pendulum import Pendulum
-
-    class PendulumWithReward(Pendulum):
-        def reward_fn(self, obs, action, next_obs, task):
-            del next_obs, task
-            theta = jnp.arctan2(obs[..., 1], obs[..., 0])
-            u = jnp.clip(action[..., 0], -self.max_torque, self.max_torque)
-            return -(theta**2 + 0.1 * obs[..., 2] ** 2 + 0.001 * u**2)
-
-    return PendulumWithReward(episode_length=episode_length)
 
 
 def settings(quick: bool) -> dict:
@@ -85,14 +67,8 @@ def measure_planner(env, method: str, num_envs: int, quick: bool) -> dict:
 
         return jax.lax.scan(body, jnp.zeros(()), jax.random.split(key, reps))[0]
 
-    start = time.perf_counter()
-    compiled = jax.jit(run).lower(params, key_plan).compile()
-    compile_s = time.perf_counter() - start
     key_warm, key_timed = jax.random.split(key_plan)
-    jax.block_until_ready(compiled(params, key_warm))
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(params, key_timed))
-    elapsed = time.perf_counter() - start
+    compile_s, elapsed = time_compiled(run, params, key_timed, warm_args=(params, key_warm))
     iterations = config.cem_iterations if method == "cem" else 1
     steps_per_s = num_envs * reps / elapsed
     return {"suite": "model_based", "name": f"mpc {method}", "batch_size": num_envs,
@@ -106,9 +82,10 @@ def measure_planner(env, method: str, num_envs: int, quick: bool) -> dict:
 def measure_loop(algo_name: str, quick: bool) -> dict:
     """One MPC round of `algo.train` (after the random first round) on pendulum."""
     import algorithms
+    import envs
 
     length, num_envs = (20, 4) if quick else (40, 2)
-    env = pendulum_with_reward(length)
+    env = envs.make("classic/pendulum", episode_length=length)
     algo = algorithms.get(algo_name)
     config = algo.Config(total_env_steps=2 * num_envs * length, num_envs=num_envs,
                          num_eval_envs=num_envs, checkpoint_every_evals=0, **settings(quick))
@@ -127,7 +104,9 @@ def measure_loop(algo_name: str, quick: bool) -> dict:
 
 
 def run_suite(quick: bool = False) -> list[dict]:
-    env = pendulum_with_reward(50)
+    import envs
+
+    env = envs.make("classic/pendulum", episode_length=50)
     rows = [measure_planner(env, method, num_envs, quick)
             for method in ("random_shooting", "cem") for num_envs in (1, 16)]
     rows += [measure_loop(name, quick) for name in ALGOS]
