@@ -138,32 +138,42 @@ def make_evaluate(env: Env, learner: Learner, num_envs: int,
 
     Steps after an env's first `done` are masked out; returns `eval/return`, `eval/cost`,
     `eval/cost_rate` (cost per step), `eval/length` averaged over episodes and
-    `eval/return_std`. Envs that report blood glucose (`info["bg"]`, mg/dL: the glucose
-    envs) add the clinical fractions of the episode's steps, averaged over episodes:
-    `eval/tir` (70-180 mg/dL), `eval/tbr70` (< 70) and `eval/tbr54` (< 54).
+    `eval/return_std`. The same episodes (same reset keys) are also run with the stochastic
+    policy, in the same batch: `eval/return_stochastic` is its mean return, so the gap
+    between the policy that is trained and the one that is reported is in every row.
+    Envs that report blood glucose (`info["bg"]`, mg/dL: the glucose envs) add the clinical
+    fractions of the deterministic episodes' steps, averaged over episodes: `eval/tir`
+    (70-180 mg/dL), `eval/tbr70` (< 70) and `eval/tbr54` (< 54).
     """
     eval_env = wrappers.wrap_for_eval(env, episode_length)
     length = eval_env.env.episode_length
 
     def evaluate(policy_params, key):
         key_reset, key_policy = jax.random.split(key)
-        state = eval_env.reset(jax.random.split(key_reset, num_envs))
+        reset_keys = jax.random.split(key_reset, num_envs)
+        # Rows [0, N) act deterministically, rows [N, 2N) sample: the same N episodes.
+        state = eval_env.reset(jnp.concatenate([reset_keys, jax.random.clone(reset_keys)]))
 
         has_bg = "bg" in state.info
 
         def step(carry, key_step):
             state, alive = carry
-            action = learner.policy(policy_params, state.obs, key_step, True)
-            state = eval_env.step(state, action)
+            deterministic = learner.policy(policy_params, state.obs[:num_envs], key_step, True)
+            sampled = learner.policy(policy_params, state.obs[num_envs:], key_step, False)
+            state = eval_env.step(state, jnp.concatenate([deterministic, sampled]))
             bg = state.info["bg"] if has_bg else jnp.zeros_like(state.reward)
             out = (state.reward * alive, state.cost * alive, alive, bg)
             return (state, alive * (1.0 - state.done)), out
 
-        alive = jnp.ones((num_envs,), jnp.float32)
+        alive = jnp.ones((2 * num_envs,), jnp.float32)
         _, (rewards, costs, alive, bg) = jax.lax.scan(step, (state, alive),
                                                       jax.random.split(key_policy, length))
         returns, total_cost, steps = rewards.sum(0), costs.sum(0), alive.sum(0)
+        returns_stochastic = returns[num_envs:]
+        returns, total_cost, steps = returns[:num_envs], total_cost[:num_envs], steps[:num_envs]
+        alive, bg = alive[:, :num_envs], bg[:, :num_envs]
         metrics = {"eval/return": returns.mean(), "eval/return_std": returns.std(),
+                   "eval/return_stochastic": returns_stochastic.mean(),
                    "eval/cost": total_cost.mean(), "eval/cost_rate": (total_cost / steps).mean(),
                    "eval/length": steps.mean()}
         if has_bg:

@@ -51,6 +51,8 @@ class Config(SACConfig):
       init_lambda: initial multiplier (> 0: every parameterisation reaches 0 only in the limit).
       lambda_lr: Adam learning rate of the multiplier parameter; smaller than the critics'
         so that lambda sees a cost estimate that has settled (dual ascent on a slower scale).
+        The multiplier takes one step per iteration (not per gradient step), so its rate
+        per env step does not depend on `grad_steps_per_iteration`.
       lambda_parameterization: "log" (lambda = exp(p)), "softplus" (lambda = softplus(p)) or
         "bounded" (lambda = lambda_max * sigmoid(p)). Each keeps lambda >= 0 without
         clipping, so its gradient never vanishes at a clip. With a limit that the policy

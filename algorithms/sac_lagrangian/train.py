@@ -136,7 +136,8 @@ def update(state: TrainingState, batch: Transition, key: jax.Array
            ) -> tuple[TrainingState, dict[str, jax.Array]]:
     """One step: temperature and multiplier, reward and cost critics, actor on the penalised
     critic, then both target ensembles. The multiplier ascends on J_c - q_limit, J_c from
-    `config.constraint_estimate` (the recent cost rate of collection by default)."""
+    `config.constraint_estimate` (the recent cost rate of collection by default), on the
+    first gradient step of each iteration only (`grad_steps % grad_steps_per_iteration`)."""
     config, spec = state.config, state.spec
     networks = make_networks(config, spec)
     policy_opt, q_opt, alpha_opt, cost_q_opt, lambda_opt = _optimizers(config)
@@ -168,8 +169,11 @@ def update(state: TrainingState, batch: Transition, key: jax.Array
         lambda_l, lambda_stats, new_param, new_opt_state = lambda_step(
             p.lambda_param, state.lambda_opt_state, cost_estimate, q_limit,
             config.lambda_parameterization, config.lambda_max)
-        # Warm-up: lambda holds its initial value until the cost critics have learned.
-        learning = state.env_steps >= config.lambda_warmup_env_steps
+        # Warm-up: lambda holds its initial value until the cost critics have learned. One
+        # step per iteration (the first of its G gradient steps): the recent-cost estimate
+        # changes once per iteration, so lambda's rate per env step must not grow with G.
+        learning = ((state.env_steps >= config.lambda_warmup_env_steps)
+                    & (state.grad_steps % config.grad_steps_per_iteration == 0))
         lambda_param, lambda_opt_state = jax.tree.map(
             lambda new, old: jnp.where(learning, new, old),
             (new_param, new_opt_state), (p.lambda_param, state.lambda_opt_state))

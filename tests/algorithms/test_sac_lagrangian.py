@@ -239,6 +239,29 @@ def test_update_metrics_and_lambda_direction():
     np.testing.assert_allclose(sac_lagrangian.current_lambda(fixed), 0.7, rtol=1e-6)
 
 
+@pytest.mark.parametrize("num_envs, ratio", [(1, 1.0), (8, 0.5)])
+def test_multiplier_steps_once_per_iteration(num_envs, ratio):
+    """lambda moves on the first of an iteration's G gradient steps only: over one iteration
+    it moves as much whatever G is (1 and 4 here), so its rate per env step is fixed."""
+    config = _config(cost_limit_per_step=100.0, init_lambda=0.5, lambda_lr=1e-2,
+                     lambda_warmup_env_steps=0, num_envs=num_envs,
+                     grad_steps_per_env_step=ratio)
+    num_updates = config.grad_steps_per_iteration
+    key_init, key_batch, key_update = jax.random.split(jax.random.key(5), 3)
+    state = sac_lagrangian.init(key_init, config, SPEC)
+    batch = _batch(key_batch, 0.0)
+    update = jax.jit(sac_lagrangian.update)
+    trajectory = []
+    for key in jax.random.split(key_update, 2 * num_updates):
+        state, metrics = update(state, batch, key)
+        trajectory.append(float(metrics["train/lambda"]))
+    # Adam's first step moves the parameter by lr whatever the gradient's size.
+    first = 0.5 * np.exp(-1e-2)
+    np.testing.assert_allclose(trajectory[:num_updates], first, rtol=1e-5)
+    assert trajectory[num_updates] < first  # the second iteration's step
+    np.testing.assert_allclose(trajectory[num_updates:], trajectory[num_updates], rtol=1e-6)
+
+
 def _buffer_with_costs(costs, capacity):
     """A replay buffer of `capacity` slots into which `costs` were added in order, in
     batches of 2 (as two envs collect), wrapping around."""
