@@ -201,6 +201,27 @@ def test_update_is_jittable_and_deterministic():
                                                           jax.tree.leaves(after))), name
 
 
+def test_update_moves_the_encoder_by_the_critic_and_kl_gradient_only():
+    """Through the whole `update`: the encoder's step is Adam's step on the gradient of the
+    critic + KL loss alone, so nothing of the actor's loss reaches it (oyster detaches z
+    for the policy). A leak of the actor's gradient into the encoder would change it."""
+    import optax
+
+    key_init, key_batch, key_update = jax.random.split(jax.random.key(8), 3)
+    state = pearl.init(key_init, CONFIG, SPEC)
+    batch = _meta_batch(key_batch)
+    new_state, _ = jax.jit(pearl.update)(state, batch, jax.random.clone(key_update))
+    # The update's own key derivation: (latent noise, alpha, critic, actor).
+    key_latent, _, key_critic, _ = jax.random.split(key_update, 4)
+    noise = jax.random.normal(key_latent, (CONFIG.meta_batch, CONFIG.latent_size))
+    encoder_grads = jax.grad(lambda e: _critic_encoder_loss(
+        state.replace(params=state.params._replace(encoder=e)), batch, noise, key_critic,
+        CONFIG.kl_weight)[0])(state.params.encoder)
+    updates, _ = optax.adam(CONFIG.encoder_lr).update(encoder_grads, state.encoder_opt_state)
+    expected = optax.apply_updates(state.params.encoder, updates)
+    chex.assert_trees_all_close(new_state.params.encoder, expected, atol=1e-6, rtol=1e-5)
+
+
 @pytest.mark.parametrize("overrides, field", [
     (dict(context_size=500), "context_size"),
     (dict(num_test_tasks=0), "num_test_tasks"),
