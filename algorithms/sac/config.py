@@ -16,8 +16,10 @@ class Config(OffPolicyConfig):
       discount: gamma, per env step.
       tau: Polyak rate of the target critics, target <- tau * online + (1 - tau) * target.
       init_alpha: initial temperature (the paper starts at 1).
-      target_entropy: entropy target in nats; None means -|A| (the paper's choice). Brax and
-        jaxrl use -|A|/2, which explores more on low-dimensional tasks.
+      target_entropy: entropy target in nats of the normalised action in [-1, 1]^A (the
+        env's bounds never enter a log-probability: `rlcore.distributions`); None means -|A|
+        (the paper's choice). Brax and jaxrl use -|A|/2, which explores more on
+        low-dimensional tasks.
       reward_scale: rewards are multiplied by this in the critic target.
       hidden_sizes: hidden layers of the policy and of each critic.
       num_critics: critics in the ensemble (the target takes their minimum).
