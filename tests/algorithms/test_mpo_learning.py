@@ -3,8 +3,12 @@ env steps, in under 5 minutes on the 2-core CI machine."""
 
 import time
 
+import pytest
+
 import envs
 from algorithms import mpo
+
+pytestmark = pytest.mark.slow  # a learning test: .ci/run runs these as their own step
 
 # acme's MPO settings (epsilon 0.1, per-dimension mean/covariance KL 2.5e-3 / 1e-6, duals
 # 10 / 10 / 1000 with lr 1e-2, 20 samples, targets every 100 steps) with pendulum-sized

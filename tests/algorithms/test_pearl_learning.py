@@ -17,6 +17,8 @@ from algorithms.pearl import encoder as enc
 from rlcore.types import Transition
 from tests.algorithms.pearl_toy_env import PointGoal
 
+pytestmark = pytest.mark.slow  # a learning test: .ci/run runs these as their own step
+
 ENV = PointGoal()
 CONFIG = pearl.Config(
     num_train_tasks=20, num_test_tasks=20, encoder_hidden_sizes=(64, 64),

@@ -376,6 +376,7 @@ COMMON = dict(total_env_steps=12_000, num_envs=8, batch_size=64, replay_capacity
               alpha_lr=1e-3)
 
 
+@pytest.mark.slow  # a learning test
 def test_lagrangian_respects_the_limit_where_sac_does_not():
     """Speed env (reward a, cost a^2): SAC drives at full speed, far above a budget of
     0.36 * 25 = 9 per episode; SAC-Lagrangian ends within 20% of the budget (mean of the last

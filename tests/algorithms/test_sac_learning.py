@@ -2,8 +2,12 @@
 
 import time
 
+import pytest
+
 import envs
 from algorithms import sac
+
+pytestmark = pytest.mark.slow  # a learning test: .ci/run runs these as their own step
 
 # 4 envs, one gradient step per two env steps; earlier measurement: about -170 at 13k steps.
 CONFIG = sac.Config(total_env_steps=20_000, num_envs=4, batch_size=256, replay_capacity=30_000,
