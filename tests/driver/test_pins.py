@@ -1,0 +1,57 @@
+"""Behaviour pinned across refactors: a short fixed-seed run of SAC, MPO, Lagrangian SAC,
+PEARL and GrBAL gives bit-identical metrics rows (every metric but the timing ones) and final
+policy parameters to `pins.json`, written by `make_pins.py` on the code before the refactor;
+`launch.train --num_seeds` / `--devices` runs likewise against `pins_cli.json` (three
+launch.train processes: marked slow).
+
+A deliberate change of an algorithm's numbers regenerates the pins (see make_pins.py) in the
+same commit, saying why.
+"""
+
+import json
+import math
+import os
+
+import pytest
+
+from tests.driver.make_pins import ALGOS, CLI_PINS, CLI_RUNS, PINS, run, run_cli
+
+
+def _same(got, pinned):
+    """Exact float equality, NaN equal to NaN."""
+    got, pinned = json.loads(json.dumps(got)), json.loads(json.dumps(pinned))
+    if isinstance(pinned, float) and math.isnan(pinned):
+        return isinstance(got, float) and math.isnan(got)
+    if isinstance(pinned, dict):
+        return got.keys() == pinned.keys() and all(_same(got[k], pinned[k]) for k in pinned)
+    if isinstance(pinned, list):
+        return len(got) == len(pinned) and all(_same(a, b) for a, b in zip(got, pinned))
+    return got == pinned
+
+
+def _load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("name", ALGOS)
+def test_metrics_rows_and_params_are_bit_identical_to_the_pins(name):
+    pinned = _load(PINS)[name]
+    got = run(name)
+    assert len(got["rows"]) == len(pinned["rows"]) > 0
+    for i, (row, pin) in enumerate(zip(got["rows"], pinned["rows"])):
+        assert _same(row, pin), (i, {k: (row.get(k), v) for k, v in pin.items()
+                                      if not _same(row.get(k), v)})
+    assert got["params_sha256"] == pinned["params_sha256"]
+    assert got["selected_env_steps"] == pinned["selected_env_steps"]
+
+
+@pytest.mark.slow  # three launch.train processes with two host devices
+@pytest.mark.skipif(not os.path.exists(CLI_PINS), reason="no pins_cli.json")
+@pytest.mark.parametrize("name", CLI_RUNS)
+def test_launch_seeds_and_devices_rows_are_bit_identical_to_the_pins(name):
+    pinned = _load(CLI_PINS)[name]
+    got = run_cli(name)
+    assert got.keys() == pinned.keys()
+    for path in pinned:
+        assert _same(got[path], pinned[path]), path
