@@ -7,7 +7,8 @@ setup(
     version="0.1.0",
     description="Pure-JAX RL on batched simulators: MJX robots and virtual T1D patients.",
     python_requires=">=3.11",
-    packages=find_packages(include=["rlcore*", "envs*", "algorithms*", "launch*", "benchmarks*"]),
+    packages=find_packages(include=["rlcore*", "envs*", "algorithms*", "driver*", "launch*",
+                                    "benchmarks*"]),
     package_data={"envs": ["mjx/assets/*.xml", "glucose/data/*.csv", "glucose/data/*.txt"]},
     install_requires=[
         "jax>=0.7,<0.11",

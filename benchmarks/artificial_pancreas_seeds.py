@@ -40,11 +40,11 @@ def final_alpha(rows: list[dict]) -> float:
 def main(argv):
     del argv
     import algorithms
+    import driver
     import envs
     from envs.glucose import evaluation
     from launch import presets
     from rlcore import config as config_lib
-    from rlcore import seeds as seeds_lib
     from rlcore import stats
 
     preset = presets.get(FLAGS.preset)
@@ -57,11 +57,8 @@ def main(argv):
     config = config_lib.apply_overrides(algo.Config(), overrides)
     env = envs.make(preset.env, **preset.env_args)
     seeds = list(range(FLAGS.seed0, FLAGS.seed0 + FLAGS.num_seeds))
-    learner = algo.make_learner(config, env.spec)
-    config_dict = dict(config_lib.to_dict(config), algo=preset.algo, env=preset.env)
     start = time.perf_counter()
-    result = seeds_lib.train_seeds(env, learner, config, config_dict, seeds=seeds,
-                                   workdir=FLAGS.workdir, progress=True)
+    result = driver.train(algo, env, config, seeds=seeds, workdir=FLAGS.workdir, progress=True)
     train_s = time.perf_counter() - start
 
     rows = []

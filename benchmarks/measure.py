@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+import driver
+
 
 def device_name() -> str:
     """`platform: kind xN`, e.g. `cpu: cpu (2 cores) x1`, for the rows and the stamps."""
@@ -122,7 +124,7 @@ def algorithm_throughput(algo_name: str, env_name: str, num_envs: int,
                          eval_every_steps=env_steps, num_eval_envs=2, warmup_steps=0,
                          learning_starts=overrides.pop("learning_starts", 256),
                          checkpoint_every_evals=0, **overrides)
-    result = algo.train(envs.make(env_name), config, seed=0, progress=False)
+    result = driver.train(algo, envs.make(env_name), config, seed=0, progress=False)
     last = result.metrics[-1]
     return {"suite": algo_name, "name": f"{algo_name} on {env_name}", "batch_size": num_envs,
             "steps_per_s": last["train/env_steps_per_s"],

@@ -109,6 +109,25 @@ class EnvBase:
         del key
         return jnp.zeros((num_tasks, 0), jnp.float32)
 
+    def evaluation_trace(self, state: State) -> dict[str, jax.Array]:
+        """Per-step values an evaluation keeps for `evaluation_metrics` (none by default).
+
+        Called on the batched eval state after every step; each value has the batch shape.
+        """
+        del state
+        return {}
+
+    def evaluation_metrics(self, trace: dict[str, jax.Array], alive: jax.Array
+                           ) -> dict[str, jax.Array]:
+        """The env family's own metrics of evaluation episodes (none by default).
+
+        `trace` holds `evaluation_trace` values stacked `(T, B)`, `alive` `(T, B)` is 1.0 on
+        the steps before each episode's first `done`. The training driver adds what this
+        returns to every evaluation row (the glucose envs: time in range).
+        """
+        del trace, alive
+        return {}
+
     def check_action(self, action: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Checks the action's shape at trace time; replaces NaNs by 0.
 

@@ -34,10 +34,10 @@ flags.DEFINE_bool("resume", False, "Continue the run in --workdir with its saved
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_string("preset", None, "A named preset of launch/presets.py (algo, env, config).")
 flags.DEFINE_multi_string("env_arg", [], "Env keyword override key=value (repeatable).")
-flags.DEFINE_integer("devices", None, "Off-policy algorithms (sac, sac_lagrangian, mpo): split "
-                     "envs, replay and batches across this many devices (rlcore.sharding).")
-flags.DEFINE_integer("num_seeds", 1, "Off-policy algorithms: train seeds seed..seed+N-1 in one "
-                     "compiled program (rlcore.seeds); metrics per seed under seed_<s>/.")
+flags.DEFINE_integer("devices", None, "Split the work across this many devices: the seeds with "
+                     "--num_seeds > 1, else (off-policy algorithms) envs, replay and batches.")
+flags.DEFINE_integer("num_seeds", 1, "Train seeds seed..seed+N-1 in one compiled program "
+                     "(driver.train under jax.vmap); metrics per seed under seed_<s>/.")
 flags.DEFINE_integer("eval_days", 5, "Glucose envs: meal days per patient in the final "
                      "evaluation against the baselines.")
 
@@ -128,36 +128,23 @@ def parse_env_args(items: list[str]) -> dict:
     return out
 
 
-def train_algo(algo, env, config):
-    """`algo.train`, or the shared off-policy driver for --devices / --num_seeds."""
-    if (FLAGS.devices or 1) == 1 and FLAGS.num_seeds == 1:
-        return algo.train(env, config, seed=FLAGS.seed, workdir=FLAGS.workdir,
-                          progress=FLAGS.progress)
-    if not hasattr(algo, "make_learner") or FLAGS.num_seeds < 1:
-        _usage_error("--devices and --num_seeds >= 1 work with the off-policy algorithms "
-                     "(sac, sac_lagrangian, mpo).")
+def train_algo(env, config):
+    """`driver.train` with the run's flags: one program for every algorithm, seed count and
+    device count."""
+    import driver
+
+    if FLAGS.num_seeds < 1:
+        _usage_error(f"--num_seeds must be >= 1, got {FLAGS.num_seeds}.")
     if FLAGS.num_seeds > 1 and (FLAGS.devices or 1) > 1 and FLAGS.num_seeds % FLAGS.devices:
         _usage_error(f"--num_seeds={FLAGS.num_seeds} must be divisible by "
                      f"--devices={FLAGS.devices}: the seeds are split across the devices.")
-    from rlcore import config as config_lib
-    from rlcore import runner, seeds
-
-    learner = algo.make_learner(config, env.spec)
-    config_dict = dict(config_lib.to_dict(config), algo=FLAGS.algo, env=env.spec.name)
-    if FLAGS.num_seeds > 1:
-        return seeds.train_seeds(env, learner, config, config_dict,
-                                 seeds=range(FLAGS.seed, FLAGS.seed + FLAGS.num_seeds),
-                                 workdir=FLAGS.workdir, progress=FLAGS.progress,
-                                 devices=FLAGS.devices)
-    return runner.train_off_policy(env, learner, config, config_dict, seed=FLAGS.seed,
-                                   workdir=FLAGS.workdir, progress=FLAGS.progress,
-                                   devices=FLAGS.devices)
+    return driver.train(FLAGS.algo, env, config, seed=FLAGS.seed, num_seeds=FLAGS.num_seeds,
+                        workdir=FLAGS.workdir, progress=FLAGS.progress, devices=FLAGS.devices)
 
 
 def main(argv, config_cls):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
-    import algorithms
     import envs
     from rlcore.checkpoint import save_json
     from rlcore.report import print_eval_table
@@ -193,7 +180,6 @@ def main(argv, config_cls):
         env = envs.make(FLAGS.env, **env_args)
     except (ValueError, TypeError) as err:
         _usage_error(str(err))
-    algo = algorithms.get(FLAGS.algo)
 
     if FLAGS.workdir:
         os.makedirs(FLAGS.workdir, exist_ok=True)
@@ -204,7 +190,7 @@ def main(argv, config_cls):
           f"({config.num_envs} envs), seed {FLAGS.seed}"
           + (f", run directory {FLAGS.workdir}" if FLAGS.workdir else ""))
     try:
-        result = train_algo(algo, env, config)
+        result = train_algo(env, config)
     except ValueError as err:  # e.g. resuming with a different config
         _usage_error(str(err))
     print_eval_table(result.metrics, title=f"{FLAGS.algo} on {FLAGS.env}")
@@ -218,13 +204,13 @@ def main(argv, config_cls):
         save_policy(FLAGS.workdir, result.params)
         path = plot_learning_curves(result.metrics, FLAGS.workdir)
         print(f"Learning curves: {path}")
-    if FLAGS.env.startswith("glucose/") and hasattr(result, "policy") and FLAGS.num_seeds == 1:
+    if FLAGS.env.startswith("glucose/") and result.policy is not None and FLAGS.num_seeds == 1:
         from launch import evaluate
 
         evaluate.report_agent(env, result.policy, result.params, FLAGS.eval_days, FLAGS.seed,
                               FLAGS.workdir, agent_name=FLAGS.algo)
-    if FLAGS.env.startswith("glucose/") and hasattr(result, "latent_policy"):  # PEARL
-        from algorithms.pearl import glucose_eval
+    if FLAGS.env.startswith("glucose/") and FLAGS.algo == "pearl" and FLAGS.num_seeds == 1:
+        from benchmarks.studies import pearl_patients as glucose_eval
 
         glucose_eval.report(env, config, result, FLAGS.eval_days, FLAGS.seed, FLAGS.workdir)
 

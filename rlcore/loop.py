@@ -1,5 +1,8 @@
 """The shared off-policy actor/learner loop.
 
+The envs it is given are already wrapped (`envs.wrappers.wrap_for_training` /
+`wrap_for_eval`, done by `algorithms.off_policy`): rlcore sees only their reset/step contract.
+
 One *iteration* steps every one of `num_envs` vmapped envs once, adds the transitions to
 replay, and takes G gradient steps (`lax.scan`), all in one jitted function. Iterations are
 scanned between evaluations, so Python only runs at evaluation / logging / checkpoint time.
@@ -23,10 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import wrappers
-from envs.base import Env, State
-from rlcore import normalize, replay
+from rlcore import normalize, replay, sharding
 from rlcore.config import OffPolicyConfig
+from rlcore.program import Program
 from rlcore.types import Transition
 
 
@@ -42,7 +44,7 @@ class LoopState:
     """Everything a run needs to continue: checkpointed whole."""
 
     training_state: Any
-    env_state: State
+    env_state: Any  # the batched training env's state
     key: jax.Array
 
 
@@ -60,7 +62,7 @@ def init_buffers(config: OffPolicyConfig, obs_size: int, action_size: int):
             normalize.init(obs_size))
 
 
-def env_transition(state: State, action: jax.Array, next_state: State) -> Transition:
+def env_transition(state: Any, action: jax.Array, next_state: Any) -> Transition:
     """The transition of one batched step. Termination stops bootstrapping, truncation not."""
     truncation = next_state.info.get("truncation", jnp.zeros_like(next_state.done))
     terminal = next_state.done * (1.0 - truncation)
@@ -69,7 +71,7 @@ def env_transition(state: State, action: jax.Array, next_state: State) -> Transi
                       next_obs=next_state.info["terminal_obs"])
 
 
-def make_iteration(env: Env, learner: Learner, config: OffPolicyConfig
+def make_iteration(env: Any, learner: Learner, config: OffPolicyConfig
                    ) -> tuple[Callable, Callable, int]:
     """Returns `(iteration, prefill, num_prefill_iterations)`.
 
@@ -132,21 +134,22 @@ def make_iteration(env: Env, learner: Learner, config: OffPolicyConfig
     return iteration, prefill, num_prefill
 
 
-def make_evaluate(env: Env, learner: Learner, num_envs: int,
-                  episode_length: int | None = None) -> Callable:
+def make_evaluate(eval_env: Any, learner: Learner, num_envs: int) -> Callable:
     """`evaluate(policy_params, key) -> metrics`: one deterministic episode per eval env.
 
+    `eval_env` is batched, with a time limit and no auto-reset (`envs.wrappers.wrap_for_eval`).
     Steps after an env's first `done` are masked out; returns `eval/return`, `eval/cost`,
     `eval/cost_rate` (cost per step), `eval/length` averaged over episodes and
     `eval/return_std`. The same episodes (same reset keys) are also run with the stochastic
     policy, in the same batch: `eval/return_stochastic` is its mean return, so the gap
     between the policy that is trained and the one that is reported is in every row.
-    Envs that report blood glucose (`info["bg"]`, mg/dL: the glucose envs) add the clinical
-    fractions of the deterministic episodes' steps, averaged over episodes: `eval/tir`
-    (70-180 mg/dL), `eval/tbr70` (< 70) and `eval/tbr54` (< 54).
+    An env family adds its own metrics of the deterministic episodes through the env's
+    `evaluation_trace` / `evaluation_metrics` (`envs.base.EnvBase`; the glucose envs: time in
+    range).
     """
-    eval_env = wrappers.wrap_for_eval(env, episode_length)
-    length = eval_env.env.episode_length
+    length = getattr(eval_env, "episode_length", eval_env.spec.episode_length)
+    trace_fn = getattr(eval_env, "evaluation_trace", lambda state: {})
+    metrics_fn = getattr(eval_env, "evaluation_metrics", lambda trace, alive: {})
 
     def evaluate(policy_params, key):
         key_reset, key_policy = jax.random.split(key)
@@ -154,37 +157,82 @@ def make_evaluate(env: Env, learner: Learner, num_envs: int,
         # Rows [0, N) act deterministically, rows [N, 2N) sample: the same N episodes.
         state = eval_env.reset(jnp.concatenate([reset_keys, jax.random.clone(reset_keys)]))
 
-        has_bg = "bg" in state.info
-
         def step(carry, key_step):
             state, alive = carry
             deterministic = learner.policy(policy_params, state.obs[:num_envs], key_step, True)
             sampled = learner.policy(policy_params, state.obs[num_envs:], key_step, False)
             state = eval_env.step(state, jnp.concatenate([deterministic, sampled]))
-            bg = state.info["bg"] if has_bg else jnp.zeros_like(state.reward)
-            out = (state.reward * alive, state.cost * alive, alive, bg)
+            out = (state.reward * alive, state.cost * alive, alive, trace_fn(state))
             return (state, alive * (1.0 - state.done)), out
 
         alive = jnp.ones((2 * num_envs,), jnp.float32)
-        _, (rewards, costs, alive, bg) = jax.lax.scan(step, (state, alive),
-                                                      jax.random.split(key_policy, length))
+        _, (rewards, costs, alive, trace) = jax.lax.scan(step, (state, alive),
+                                                         jax.random.split(key_policy, length))
         returns, total_cost, steps = rewards.sum(0), costs.sum(0), alive.sum(0)
         returns_stochastic = returns[num_envs:]
         returns, total_cost, steps = returns[:num_envs], total_cost[:num_envs], steps[:num_envs]
-        alive, bg = alive[:, :num_envs], bg[:, :num_envs]
         metrics = {"eval/return": returns.mean(), "eval/return_std": returns.std(),
                    "eval/return_stochastic": returns_stochastic.mean(),
                    "eval/cost": total_cost.mean(), "eval/cost_rate": (total_cost / steps).mean(),
                    "eval/length": steps.mean()}
-        if has_bg:
-            def fraction(inside):  # of each episode's steps, then the mean over episodes
-                return ((inside * alive).sum(0) / steps).mean()
-
-            metrics.update({"eval/tir": fraction((bg >= 70.0) & (bg <= 180.0)),
-                            "eval/tbr70": fraction(bg < 70.0), "eval/tbr54": fraction(bg < 54.0)})
+        metrics.update(metrics_fn(jax.tree.map(lambda x: x[:, :num_envs], trace),
+                                  alive[:, :num_envs]))
         return metrics
 
     return evaluate
+
+
+def _constrain_batches(learner: Learner, mesh) -> Learner:
+    """`learner` whose update keeps each sampled batch split along the mesh's data axis."""
+    def update(state, batch, key):
+        return learner.update(state, sharding.constrain_batch(batch, mesh), key)
+
+    return learner._replace(update=update)
+
+
+def make_program(train_env: Any, eval_env: Any, learner: Learner, config: OffPolicyConfig,
+                 mesh=None) -> Program:
+    """The off-policy loop as a `rlcore.program.Program`.
+
+    `train_env` is the batched auto-resetting env (`envs.wrappers.wrap_for_training`),
+    `eval_env` the batched eval env (`wrap_for_eval`). Keys: `run_key` splits into (init,
+    env, loop, eval); evaluation i uses `fold_in(eval, i)`. With a `mesh`, the env batch, the
+    replay buffer and every sampled batch are split along its data axis (`rlcore.sharding`),
+    parameters replicated.
+
+    Raises:
+      ValueError: with a mesh, num_envs, batch_size or replay_capacity not divisible by it.
+    """
+    if mesh is not None:
+        sharding.check_loop_divisible(config, mesh)
+        learner = _constrain_batches(learner, mesh)
+    iteration, prefill, _ = make_iteration(train_env, learner, config)
+    evaluate_policy = make_evaluate(eval_env, learner, config.num_eval_envs)
+
+    def init(run_key):
+        key_init, key_env, key_loop, _ = jax.random.split(run_key, 4)
+        env_state = train_env.reset(jax.random.split(key_env, config.num_envs))
+        return LoopState(training_state=learner.init(key_init), env_state=env_state,
+                         key=key_loop)
+
+    def chunk(state):
+        return jax.lax.scan(iteration, state, None, length=config.iterations_per_eval)
+
+    def evaluate(state, run_key, eval_index):
+        key_eval = jax.random.split(run_key, 4)[3]
+        return evaluate_policy(learner.policy_params(state.training_state),
+                               jax.random.fold_in(key_eval, eval_index))
+
+    return Program(
+        init=init, start=prefill, chunk=chunk, summarize=summarize, evaluate=evaluate,
+        policy_params=lambda state: learner.policy_params(state.training_state),
+        env_steps=lambda state: state.training_state.env_steps, num_chunks=config.num_evals,
+        env_steps_per_chunk=config.iterations_per_eval * config.num_envs,
+        grad_steps_per_chunk=config.iterations_per_eval * config.grad_steps_per_iteration,
+        policy=learner.policy,
+        state_shardings=(None if mesh is None
+                         else lambda state: sharding.loop_state_shardings(state, mesh)),
+        select_best=config.select_best_eval)
 
 
 def summarize(metrics: dict[str, np.ndarray]) -> dict[str, float]:

@@ -42,3 +42,12 @@ def normalize(state: NormalizerState, x: jax.Array, clip: float = 10.0) -> jax.A
     mean = jnp.where(seen, state.mean, 0.0)
     scale = jnp.where(seen, std(state), 1.0)
     return jnp.clip((x - mean) / scale, -clip, clip)
+
+
+def normalize_batch(state, batch):
+    """Observations of a sampled `Transition` batch through `state.normalizer` when
+    `state.config.normalize_observations` (a learner's training state), else unchanged."""
+    if not state.config.normalize_observations:
+        return batch
+    return batch._replace(obs=normalize(state.normalizer, batch.obs),
+                          next_obs=normalize(state.normalizer, batch.next_obs))

@@ -26,3 +26,11 @@ class Transition(NamedTuple):
     discount: jax.Array
     next_obs: jax.Array
     extras: Any = ()
+
+
+class PolicyParams(NamedTuple):
+    """What an off-policy learner's policy function needs: observation statistics
+    (`rlcore.normalize.NormalizerState`) and the policy network's parameters."""
+
+    normalizer: Any
+    policy: Params

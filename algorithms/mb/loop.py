@@ -7,20 +7,21 @@ aggregate. Evaluation runs the planner without noise on test tasks and reports
 `eval/return`, `eval/model_error_adapted` and `eval/model_error_unadapted` (one-step MSE of
 normalised deltas on the K transitions after each window of M, adapted from those M or not).
 
-Jitted pieces, each compiled once per run: `rollout` (a `lax.scan` over the episode,
-vmapped over envs) and `fit` (buffer write, normaliser refit, a `lax.scan` of gradient steps).
+`make_program` hands the loop to `driver.train`: one compiled chunk is a `lax.scan` over
+collection rounds, each a `rollout` (a `lax.scan` over the episode, vmapped over envs) and a
+`fit` (buffer write, normaliser refit, a `lax.scan` of gradient steps).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -28,10 +29,7 @@ from algorithms import dynamics as dyn
 from algorithms import mpc
 from algorithms.mb.config import ModelBasedConfig
 from envs.base import Env
-from rlcore import checkpoint as ckpt
-from rlcore import logging as rl_logging
-from rlcore.config import to_dict
-from rlcore.runner import check_workdir_config
+from rlcore.program import Program
 
 
 @struct.dataclass
@@ -49,13 +47,6 @@ class PolicyParams(NamedTuple):
 
     params: Any
     normalizer: dyn.Normalizer
-
-
-class TrainResult(NamedTuple):
-    params: PolicyParams
-    policy: Callable  # policy(params, context (M, ...), obs (D,), task, key) -> action (A,)
-    metrics: list[dict[str, float]]
-    state: TrainingState
 
 
 def episode_length(env: Env, config: ModelBasedConfig) -> int:
@@ -202,10 +193,6 @@ def init_state(key: jax.Array, model: dyn.AdaptiveDynamics, config: ModelBasedCo
         env_steps=jnp.zeros((), jnp.int32), grad_steps=jnp.zeros((), jnp.int32))
 
 
-def _shape_of(tree: Any) -> Any:
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
-
-
 def make_eval_env(env: Env) -> Env:
     """The env of held-out dynamics: `env` itself where its `sample_tasks` takes a split (the
     "test" split is asked for), the registered family's "test" split where the env was built
@@ -219,111 +206,96 @@ def make_eval_env(env: Env) -> Env:
     return env
 
 
-def train_model_based(env: Env, model: dyn.AdaptiveDynamics, config: ModelBasedConfig,
-                      algo: str, seed: int = 0, workdir: str | None = None,
-                      progress: bool | None = None, eval_env: Env | None = None,
-                      on_eval: Callable[[int, dict], None] | None = None) -> TrainResult:
-    """Runs the loop of Algorithm 1 on `env` (training tasks) and evaluates on `eval_env`
-    (default `make_eval_env(env)`: the held-out "test" tasks where the family has them).
+@struct.dataclass
+class LoopState:
+    """The model-based loop between evaluations (checkpointed whole)."""
 
-    With a `workdir`, the config is saved (a different config there is refused), the state is
-    checkpointed after every evaluation and a second call resumes from the last checkpoint.
+    training_state: TrainingState
+    key: jax.Array  # the loop's key: round r uses fold_in(key, r)
+    iteration: jax.Array  # int32, collection rounds done
+
+
+def make_program(env: Env, model: dyn.AdaptiveDynamics, config: ModelBasedConfig,
+                 mesh=None, eval_env: Env | None = None) -> Program:
+    """Algorithm 1 on `env` (training tasks) as a `Program` for `driver.train`, evaluated on
+    `eval_env` (default `make_eval_env(env)`: the held-out "test" tasks where the family has
+    them) after every `eval_every_iterations` rounds and after the last.
+
+    A chunk is a `lax.scan` over that many rounds (collect with MPC, then fit); rounds past
+    the run's last are skipped. Keys: `run_key` splits into (init, loop); round r draws its
+    tasks, rollout, fit and the evaluation after it from `fold_in(loop, r)` alone, so a
+    resumed run continues the same stream.
+
+    Raises:
+      ValueError: a mesh (one model-based run is not split across devices), or an
+        episode length the config cannot use.
     """
+    if mesh is not None:
+        raise ValueError("The model-based loop does not split one run across devices; use "
+                         "num_seeds with devices to split seeds.")
     length = episode_length(env, config)
     iterations = num_iterations(config, length)
+    every = config.eval_every_iterations
     eval_env = eval_env or make_eval_env(env)
-    resuming = workdir is not None and check_workdir_config(
-        workdir, dict(to_dict(config), algo=algo, env=env.spec.name, seed=seed))
-    key_init, key_loop = jax.random.split(jax.random.key(seed))
-    state = init_state(key_init, model, config, env, length, iterations)
-    rollout_fn = make_rollout(env, model, config, length)
-    eval_rollout_fn = (rollout_fn if eval_env is env
-                       else make_rollout(eval_env, model, config, length))
-    noise = jnp.float32(config.exploration_noise)
+    rollout = make_rollout(env, model, config, length)
+    eval_rollout = rollout if eval_env is env else make_rollout(eval_env, model, config,
+                                                                  length)
+    # Rollout and fit stay two compiled functions inside the chunk (nested jit), as before the
+    # one-driver refactor: fusing them changes float rounding, and the pins test exact rows.
+    fit, errors = jax.jit(make_fit(model, config)), make_model_errors(model, config)
+    rollout = jax.jit(rollout)
 
-    # Compile once, up front (shapes only), so the logged speeds exclude compilation.
-    start = time.perf_counter()
-    key_spec = _shape_of(key_loop)
-    pp_spec = _shape_of(PolicyParams(state.params, state.normalizer))
-    task_spec = jax.eval_shape(lambda k: sample_tasks(env, k, config.num_envs, "train"),
-                               key_spec)
-    eval_task_spec = jax.eval_shape(
-        lambda k: sample_tasks(eval_env, k, config.num_eval_envs, "test"), key_spec)
-    flag_spec = jax.ShapeDtypeStruct((), jnp.bool_)
-    noise_spec = jax.ShapeDtypeStruct((), jnp.float32)
-    rollout = jax.jit(rollout_fn).lower(pp_spec, task_spec, key_spec, noise_spec,
-                                        flag_spec).compile()
-    if eval_env is env and eval_task_spec == task_spec:
-        eval_rollout = rollout  # same function and shapes: one compilation
-    else:
-        eval_rollout = jax.jit(eval_rollout_fn).lower(pp_spec, eval_task_spec, key_spec,
-                                                      noise_spec, flag_spec).compile()
-    traj_spec, _ = jax.eval_shape(eval_rollout_fn, pp_spec, eval_task_spec, key_spec,
-                                  noise_spec, flag_spec)
-    errors = jax.jit(make_model_errors(model, config)).lower(pp_spec, traj_spec).compile()
-    traj_spec, _ = jax.eval_shape(rollout_fn, pp_spec, task_spec, key_spec, noise_spec,
-                                  flag_spec)
-    fit = jax.jit(make_fit(model, config), donate_argnums=0).lower(
-        _shape_of(state), traj_spec, key_spec).compile()
-    compile_s = time.perf_counter() - start
+    def init(run_key):
+        key_init, key_loop = jax.random.split(run_key)
+        return LoopState(training_state=init_state(key_init, model, config, env, length,
+                                                   iterations),
+                         key=key_loop, iteration=jnp.zeros((), jnp.int32))
 
-    checkpointer = (ckpt.Checkpointer(workdir) if workdir and config.checkpoint_every_evals
-                    else None)
-    start_it = 0
-    if resuming and checkpointer is not None and checkpointer.steps():
-        state, start_it = checkpointer.restore(state)
-    logger = rl_logging.MetricsLogger(workdir, resume=start_it > 0)
-    logger.truncate_after(int(state.env_steps))
-    steps_per_it = config.num_envs * length
-    bar = rl_logging.make_progress(iterations * steps_per_it, initial=start_it * steps_per_it,
-                                   enabled=progress if progress is not None else bool(workdir))
-    evals = 0
-    try:
-        for it in range(start_it, iterations):
-            # Keys from (seed, iteration) alone: a resumed run continues the same stream.
-            key_it = jax.random.fold_in(key_loop, it)
-            key_tasks, key_roll, key_fit, key_eval_tasks, key_eval = jax.random.split(key_it, 5)
-            tasks = sample_tasks(env, key_tasks, config.num_envs, "train")
-            pp = PolicyParams(state.params, state.normalizer)
-            start = time.perf_counter()
-            traj, returns = rollout(pp, tasks, key_roll, noise, jnp.asarray(it == 0))
-            traj = jax.block_until_ready(traj)
-            collect_s = time.perf_counter() - start
-            start = time.perf_counter()
-            state, fit_metrics = fit(state, traj, key_fit)
-            fit_metrics = jax.device_get(fit_metrics)
-            fit_s = time.perf_counter() - start
-            bar.update(steps_per_it)
-            last = it + 1 == iterations
-            if (it + 1) % config.eval_every_iterations and not last:
-                continue
-            row = {k: float(v) for k, v in fit_metrics.items()}
-            row["train/episode_return"] = float(jnp.mean(returns))
-            row["train/env_steps_per_s"] = steps_per_it / collect_s
-            row["train/grad_steps_per_s"] = config.grad_steps_per_iteration / fit_s
-            row["train/compile_s"] = compile_s
-            eval_tasks = sample_tasks(eval_env, key_eval_tasks, config.num_eval_envs, "test")
-            pp = PolicyParams(state.params, state.normalizer)
-            eval_traj, eval_returns = eval_rollout(pp, eval_tasks, key_eval, jnp.float32(0.0),
-                                                   jnp.asarray(False))
-            adapted, unadapted = errors(pp, eval_traj)
-            row["eval/return"] = float(jnp.mean(eval_returns))
-            row["eval/model_error_adapted"] = float(adapted)
-            row["eval/model_error_unadapted"] = float(unadapted)
-            steps = int(state.env_steps)
-            logger.write(steps, row)
-            bar.set_postfix({"eval/return": f"{row['eval/return']:.1f}"})
-            if on_eval is not None:
-                on_eval(steps, row)
-            evals += 1
-            if checkpointer is not None and (evals % config.checkpoint_every_evals == 0
-                                             or last):
-                checkpointer.save(it + 1, state)
-    finally:
-        bar.close()
-        logger.close()
-        if checkpointer is not None:
-            checkpointer.close()
-    return TrainResult(params=PolicyParams(state.params, state.normalizer),
-                       policy=make_policy(model, env, config), metrics=logger.history,
-                       state=state)
+    def one_round(state):
+        key_tasks, key_roll, key_fit, _, _ = jax.random.split(
+            jax.random.fold_in(state.key, state.iteration), 5)
+        ts = state.training_state
+        tasks = sample_tasks(env, key_tasks, config.num_envs, "train")
+        traj, returns = rollout(PolicyParams(ts.params, ts.normalizer), tasks, key_roll,
+                                jnp.float32(config.exploration_noise), state.iteration == 0)
+        ts, metrics = fit(ts, traj, key_fit)
+        metrics = dict(metrics, episode_returns=returns, valid=jnp.ones((), jnp.float32))
+        return state.replace(training_state=ts, iteration=state.iteration + 1), metrics
+
+    def chunk(state):
+        def body(state, _):
+            shapes = jax.eval_shape(one_round, state)[1]
+            skip = lambda s: (s, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
+            return jax.lax.cond(state.iteration < iterations, one_round, skip, state)
+
+        return jax.lax.scan(body, state, None, length=every)
+
+    def summarize(metrics):  # the last round of the chunk that ran
+        last = int(np.nonzero(np.asarray(metrics.pop("valid")))[0][-1])
+        returns = np.asarray(metrics.pop("episode_returns"))[last]
+        row = {k: float(np.asarray(v)[last]) for k, v in metrics.items()}
+        row["train/episode_return"] = float(jnp.mean(returns))
+        return row
+
+    def evaluate(state, run_key, eval_index):
+        del run_key, eval_index  # the keys of the round just done
+        _, _, _, key_eval_tasks, key_eval = jax.random.split(
+            jax.random.fold_in(state.key, state.iteration - 1), 5)
+        ts = state.training_state
+        pp = PolicyParams(ts.params, ts.normalizer)
+        eval_tasks = sample_tasks(eval_env, key_eval_tasks, config.num_eval_envs, "test")
+        traj, returns = eval_rollout(pp, eval_tasks, key_eval, jnp.float32(0.0),
+                                     jnp.asarray(False))
+        adapted, unadapted = errors(pp, traj)
+        return {"eval/return": jnp.mean(returns), "eval/model_error_adapted": adapted,
+                "eval/model_error_unadapted": unadapted}
+
+    return Program(
+        init=init, start=lambda state: state, chunk=chunk, summarize=summarize,
+        evaluate=evaluate,
+        policy_params=lambda state: PolicyParams(state.training_state.params,
+                                                 state.training_state.normalizer),
+        env_steps=lambda state: state.training_state.env_steps,
+        num_chunks=math.ceil(iterations / every),
+        env_steps_per_chunk=every * config.num_envs * length,
+        grad_steps_per_chunk=every * config.grad_steps_per_iteration)

@@ -44,13 +44,12 @@ def make_policy(config: Config, env: Env):
     return loop.make_policy(make_model(config, env.spec), env, config)
 
 
-def train(env: Env, config: Config, seed: int = 0, workdir: str | None = None,
-          progress: bool | None = None, eval_env: Env | None = None, on_eval=None
-          ) -> loop.TrainResult:
-    """Runs the model-based loop with the MB model; see `algorithms.mb.loop`."""
-    return loop.train_model_based(env, make_model(config, env.spec), config, "mb", seed=seed,
-                                  workdir=workdir, progress=progress, eval_env=eval_env,
-                                  on_eval=on_eval)
+def make_program(env: Env, config: Config, mesh=None, eval_env: Env | None = None):
+    """The model-based loop (`algorithms.mb.loop`) with this model, for `driver.train`;
+    evaluated on `eval_env` (default: the family's held-out test tasks)."""
+    return loop.make_program(env, make_model(config, env.spec), config, mesh=mesh,
+                             eval_env=eval_env)
 
 
-__all__ = ["Config", "init", "make_model", "make_policy", "regression_loss", "train"]
+
+__all__ = ["Config", "init", "make_model", "make_policy", "regression_loss", "make_program"]

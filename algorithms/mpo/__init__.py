@@ -20,12 +20,12 @@ from algorithms.mpo.train import (
     make_learner,
     make_networks,
     make_policy,
+    make_program,
     policy_params,
-    train,
     update,
 )
 
 __all__ = ["Config", "DualParams", "Gaussian", "MPOParams", "Networks", "PolicyParams",
            "TrainingState", "critic_loss", "e_step", "gaussian_kl", "init",
            "kl_penalty_and_dual_loss", "m_step_loss", "make_learner", "make_networks",
-           "make_policy", "policy_loss", "policy_params", "train", "update"]
+           "make_policy", "policy_loss", "policy_params", "make_program", "update"]

@@ -21,17 +21,17 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from algorithms import off_policy
 from algorithms.mpo import losses
 from algorithms.mpo.config import Config
-from algorithms.sac.train import PolicyParams, normalize_batch
 from envs.base import Env, EnvSpec
-from rlcore import config as config_lib
-from rlcore import loop, normalize, runner
+from rlcore import loop, normalize
 from rlcore.gradients import make_gradient_step
 from rlcore.networks import MLP, FeedForwardNetwork, make_q_network
 from rlcore.normalize import NormalizerState
+from rlcore.program import Program
 from rlcore.replay import ReplayState
-from rlcore.types import Params, Transition
+from rlcore.types import Params, PolicyParams, Transition
 
 
 class MPOParams(NamedTuple):
@@ -114,7 +114,7 @@ def update(state: TrainingState, batch: Transition, key: jax.Array
     networks = make_networks(config, state.spec)
     policy_opt, q_opt, dual_opt = _optimizers(config)
     key_critic, key_e_step = jax.random.split(key)
-    batch = normalize_batch(state, batch)
+    batch = normalize.normalize_batch(state, batch)
     p = state.params
 
     critic_step = make_gradient_step(losses.critic_loss, q_opt)
@@ -187,10 +187,6 @@ def make_learner(config: Config, spec: EnvSpec) -> loop.Learner:
                         policy=make_policy(config, spec), update=update)
 
 
-def train(env: Env, config: Config, seed: int = 0, workdir: str | None = None,
-          progress: bool | None = None, on_eval=None) -> runner.TrainResult:
-    """Trains MPO on `env`; returns final policy params, the policy and the metrics history."""
-    return runner.train_off_policy(
-        env, make_learner(config, env.spec), config,
-        dict(config_lib.to_dict(config), algo="mpo", env=env.spec.name), seed=seed,
-        workdir=workdir, progress=progress, on_eval=on_eval)
+def make_program(env: Env, config: Config, mesh=None) -> Program:
+    """MPO on `env` as a `Program` for `driver.train` (see `algorithms.off_policy`)."""
+    return off_policy.make_program(env, make_learner(config, env.spec), config, mesh)

@@ -2,7 +2,6 @@
 
 from algorithms.pearl import losses
 from algorithms.pearl.config import Config
-from algorithms.pearl.driver import TrainResult, sample_train_test_tasks, train
 from algorithms.pearl.encoder import (
     Gaussian,
     infer_posterior,
@@ -10,6 +9,7 @@ from algorithms.pearl.encoder import (
     product_of_gaussians,
 )
 from algorithms.pearl.losses import Networks, actor_loss, alpha_loss, critic_encoder_loss
+from algorithms.pearl.program import make_program, sample_train_test_tasks
 from algorithms.pearl.train import (
     MetaState,
     PearlParams,
@@ -26,8 +26,8 @@ from algorithms.pearl.train import (
 )
 
 __all__ = ["Config", "Gaussian", "MetaState", "Networks", "PearlParams", "PolicyParams",
-           "TrainResult", "TrainingState", "actor_loss", "alpha_loss", "critic_encoder_loss",
+           "TrainingState", "actor_loss", "alpha_loss", "critic_encoder_loss",
            "infer_posterior", "init", "kl_to_standard_normal", "losses", "make_meta_functions",
            "make_networks", "make_policy", "make_posterior", "policy_params",
-           "product_of_gaussians", "sample_meta_batch", "sample_train_test_tasks", "train",
+           "product_of_gaussians", "sample_meta_batch", "sample_train_test_tasks", "make_program",
            "update"]

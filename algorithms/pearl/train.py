@@ -4,7 +4,7 @@
     batch = sample_meta_batch(state, task_ids, key)   # contexts + RL data of M train tasks
     state, metrics = update(state, batch, key)        # pure, jittable
     policy = make_policy(config, spec)        # policy(params, obs, z, key, deterministic)
-    result = train(env, config, seed=0, workdir=None)  # see algorithms/pearl/driver.py
+    result = driver.train("pearl", env, config, seed=0)  # see algorithms/pearl/program.py
 
 The iteration (paper algorithm 1, oyster's `meta_train`) samples `num_tasks_sample` train
 tasks, clears their encoder buffers, collects with z from the prior (both buffers), with z from
@@ -26,11 +26,11 @@ from algorithms.pearl import buffers, losses, rollout
 from algorithms.pearl import encoder as enc
 from algorithms.pearl.config import Config
 from algorithms.sac import losses as sac_losses
-from algorithms.sac.train import polyak
 from envs.base import Env, EnvSpec
 from rlcore import loop
 from rlcore.networks import make_policy_network, make_q_network
 from rlcore.replay import ReplayState
+from rlcore.targets import polyak
 from rlcore.types import Params, Transition
 
 

@@ -45,10 +45,9 @@ def make_policy(config: Config, env: Env):
     return loop.make_policy(make_model(config, env.spec), env, config)
 
 
-def train(env: Env, config: Config, seed: int = 0, workdir: str | None = None,
-          progress: bool | None = None, eval_env: Env | None = None, on_eval=None
-          ) -> loop.TrainResult:
-    """Trains ReBAL with the iterative MPC loop; evaluates on test tasks."""
-    return loop.train_model_based(env, make_model(config, env.spec), config, "rebal", seed=seed,
-                                  workdir=workdir, progress=progress, eval_env=eval_env,
-                                  on_eval=on_eval)
+def make_program(env: Env, config: Config, mesh=None, eval_env: Env | None = None):
+    """The model-based loop (`algorithms.mb.loop`) with this model, for `driver.train`;
+    evaluated on `eval_env` (default: the family's held-out test tasks)."""
+    return loop.make_program(env, make_model(config, env.spec), config, mesh=mesh,
+                             eval_env=eval_env)
+

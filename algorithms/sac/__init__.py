@@ -10,11 +10,11 @@ from algorithms.sac.train import (
     make_learner,
     make_networks,
     make_policy,
+    make_program,
     policy_params,
-    train,
     update,
 )
 
 __all__ = ["Config", "Networks", "PolicyParams", "SACParams", "TrainingState", "actor_loss",
            "alpha_loss", "critic_loss", "init", "make_learner", "make_networks", "make_policy",
-           "policy_params", "train", "update"]
+           "policy_params", "make_program", "update"]

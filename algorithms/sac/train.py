@@ -8,23 +8,25 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
+from algorithms import off_policy
 from algorithms.sac import losses
 from algorithms.sac.config import Config
 from envs.base import Env, EnvSpec
-from rlcore import config as config_lib
-from rlcore import loop, normalize, runner
+from rlcore import loop, normalize
 from rlcore.gradients import make_gradient_step
 from rlcore.networks import make_policy_network, make_q_network
 from rlcore.normalize import NormalizerState
+from rlcore.program import Program
 from rlcore.replay import ReplayState
-from rlcore.types import Params, Transition
+from rlcore.targets import polyak
+from rlcore.types import Params, PolicyParams, Transition
 
 
 class SACParams(NamedTuple):
@@ -32,13 +34,6 @@ class SACParams(NamedTuple):
     q: Params
     target_q: Params
     log_alpha: jax.Array
-
-
-class PolicyParams(NamedTuple):
-    """What the policy function needs: observation statistics and the policy network."""
-
-    normalizer: NormalizerState
-    policy: Params
 
 
 @struct.dataclass
@@ -85,18 +80,6 @@ def init(key: jax.Array, config: Config, spec: EnvSpec) -> TrainingState:
         config=config, spec=spec)
 
 
-def normalize_batch(state: Any, batch: Transition) -> Transition:
-    """Observations of a sampled batch through the running normaliser (if enabled)."""
-    if not state.config.normalize_observations:
-        return batch
-    return batch._replace(obs=normalize.normalize(state.normalizer, batch.obs),
-                          next_obs=normalize.normalize(state.normalizer, batch.next_obs))
-
-
-def polyak(target: Params, online: Params, tau: float) -> Params:
-    return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
-
-
 def update(state: TrainingState, batch: Transition, key: jax.Array
            ) -> tuple[TrainingState, dict[str, jax.Array]]:
     """One SAC gradient step: temperature, then critics, then actor, then target critics."""
@@ -104,7 +87,7 @@ def update(state: TrainingState, batch: Transition, key: jax.Array
     networks = make_networks(config, spec)
     policy_opt, q_opt, alpha_opt = _optimizers(config)
     key_alpha, key_critic, key_actor = jax.random.split(key, 3)
-    batch = normalize_batch(state, batch)
+    batch = normalize.normalize_batch(state, batch)
     p = state.params
 
     _, log_prob = losses.action_distribution(networks, p.policy,
@@ -161,10 +144,6 @@ def make_learner(config: Config, spec: EnvSpec) -> loop.Learner:
                         policy=make_policy(config, spec), update=update)
 
 
-def train(env: Env, config: Config, seed: int = 0, workdir: str | None = None,
-          progress: bool | None = None, on_eval=None) -> runner.TrainResult:
-    """Trains SAC on `env`; returns final policy params, the policy and the metrics history."""
-    return runner.train_off_policy(
-        env, make_learner(config, env.spec), config,
-        dict(config_lib.to_dict(config), algo="sac", env=env.spec.name), seed=seed,
-        workdir=workdir, progress=progress, on_eval=on_eval)
+def make_program(env: Env, config: Config, mesh=None) -> Program:
+    """SAC on `env` as a `Program` for `driver.train` (see `algorithms.off_policy`)."""
+    return off_policy.make_program(env, make_learner(config, env.spec), config, mesh)

@@ -21,13 +21,13 @@ from algorithms.sac_lagrangian.train import (
     make_learner,
     make_networks,
     make_policy,
+    make_program,
     policy_params,
     recent_cost_rate,
-    train,
     update,
 )
 
 __all__ = ["Config", "LagrangianParams", "Networks", "PolicyParams", "TrainingState",
            "actor_loss", "cost_critic_loss", "current_lambda", "init", "lambda_loss",
            "make_learner", "make_networks", "make_policy", "multiplier", "policy_params",
-           "recent_cost_rate", "train", "update"]
+           "recent_cost_rate", "make_program", "update"]

@@ -19,18 +19,18 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from algorithms import sac
+from algorithms import off_policy, sac
 from algorithms.sac import losses as sac_losses
-from algorithms.sac.train import normalize_batch, polyak
 from algorithms.sac_lagrangian import losses
 from algorithms.sac_lagrangian.config import Config
 from envs.base import Env, EnvSpec
-from rlcore import config as config_lib
-from rlcore import loop, runner
+from rlcore import loop, normalize
 from rlcore.gradients import make_gradient_step
 from rlcore.networks import make_q_network
 from rlcore.normalize import NormalizerState
+from rlcore.program import Program
 from rlcore.replay import ReplayState
+from rlcore.targets import polyak
 from rlcore.types import Params, Transition
 
 # SAC's policy and its params (normaliser + policy network): the same networks, and these
@@ -142,7 +142,7 @@ def update(state: TrainingState, batch: Transition, key: jax.Array
     networks = make_networks(config, spec)
     policy_opt, q_opt, alpha_opt, cost_q_opt, lambda_opt = _optimizers(config)
     key_policy, key_critic, key_cost_critic, key_actor = jax.random.split(key, 4)
-    batch = normalize_batch(state, batch)
+    batch = normalize.normalize_batch(state, batch)
     p = state.params
 
     # One sample of the current policy serves the temperature and the multiplier.
@@ -223,10 +223,7 @@ def make_learner(config: Config, spec: EnvSpec) -> loop.Learner:
                         policy=make_policy(config, spec), update=update)
 
 
-def train(env: Env, config: Config, seed: int = 0, workdir: str | None = None,
-          progress: bool | None = None, on_eval=None) -> runner.TrainResult:
-    """Trains SAC-Lagrangian on `env`; the loop adds `eval/cost` and `eval/cost_rate`."""
-    return runner.train_off_policy(
-        env, make_learner(config, env.spec), config,
-        dict(config_lib.to_dict(config), algo="sac_lagrangian", env=env.spec.name), seed=seed,
-        workdir=workdir, progress=progress, on_eval=on_eval)
+def make_program(env: Env, config: Config, mesh=None) -> Program:
+    """SAC-Lagrangian on `env` as a `Program` for `driver.train` (`algorithms.off_policy`);
+    the loop's evaluation reports `eval/cost` and `eval/cost_rate`."""
+    return off_policy.make_program(env, make_learner(config, env.spec), config, mesh)

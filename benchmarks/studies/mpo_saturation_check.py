@@ -10,6 +10,7 @@ import importlib
 
 import numpy as np
 
+import driver
 import envs
 from algorithms import mpo
 from algorithms.mpo import losses
@@ -30,7 +31,7 @@ def main():
         print(f"{step} eval/return {row['eval/return']:.1f} train/q {row['train/q']:.3f} "
               f"std {row['train/policy_std']:.3f}", flush=True)
 
-    result = mpo.train(env, config, seed=1, progress=False, on_eval=on_eval)
+    result = driver.train(mpo, env, config, seed=1, progress=False, on_eval=on_eval)
     buffer = result.state.training_state.buffer
     obs = buffer.data.obs[:20_000]
     params = result.params

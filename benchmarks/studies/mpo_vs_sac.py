@@ -37,6 +37,7 @@ import sys
 import time
 from typing import NamedTuple
 
+import driver
 from benchmarks import DIR, ROOT
 from benchmarks.measure import algorithm_throughput, device_name
 from benchmarks.report import write_json, write_suite
@@ -110,7 +111,7 @@ def train_run(setting: Setting, algo_name: str, seed: int, quick: bool = False) 
     config = make_config(algo_name, setting, quick)
     env = envs.make(setting.env, **setting.env_args)
     start = time.perf_counter()
-    result = algo.train(env, config, seed=seed, progress=False)
+    result = driver.train(algo, env, config, seed=seed, progress=False)
     jax.block_until_ready(result.params)
     train_wall_s = time.perf_counter() - start
     history = result.metrics

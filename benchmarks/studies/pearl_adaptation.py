@@ -14,6 +14,7 @@ import os
 import time
 
 import benchmarks
+import driver
 from benchmarks.measure import device_name
 from benchmarks.report import pyplot, save_figure, write_json
 
@@ -39,7 +40,7 @@ def adaptation_curve(env_name: str = "mjx/point-goal", total_env_steps: int = 40
     plt = pyplot()
     config = pearl.Config(total_env_steps=total_env_steps, **ADAPTATION_CONFIG)
     start = time.perf_counter()
-    result = pearl.train(envs.make(env_name), config, seed=seed, progress=False)
+    result = driver.train(pearl, envs.make(env_name), config, seed=seed, progress=False)
     wall_s = time.perf_counter() - start
     rows = result.metrics
     stem = os.path.join(outdir, f"pearl.{env_name.split('/')[-1]}")

@@ -7,7 +7,7 @@ policy yet:
     python -m launch.train --preset=ap_pearl --seed=<s> \
         --workdir=benchmarks/pearl_glucose/seed_<s> --eval_days=10
 
-which ends with the held-out report (`algorithms.pearl.glucose_eval`: 10 chains of 3
+which ends with the held-out report (`benchmarks.studies.pearl_patients`: 10 chains of 3
 consecutive meal days per held-out patient, sensor noise on, no meal announcement for PEARL;
 day 1 with z from the prior, days 2 and 3 with z from the posterior after 1 and 2 days of
 context; basal-only and basal-bolus with meal announcement on the same 30 days), written to
@@ -54,7 +54,7 @@ def _report(workdir: str, seed: int, num_chains: int) -> dict:
             report = json.load(f)
         if report["settings"]["num_chains"] == num_chains and "per_day" in report:
             return report
-    from algorithms.pearl import glucose_eval
+    from benchmarks.studies import pearl_patients as glucose_eval
 
     report = glucose_eval.evaluate_run(workdir, num_chains=num_chains, seed=seed)
     write_json(path, report)

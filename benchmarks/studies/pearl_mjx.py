@@ -21,6 +21,7 @@ import json
 import os
 import time
 
+import driver
 from benchmarks import DIR
 from benchmarks.measure import device_name
 from benchmarks.report import pyplot, save_figure, write_json
@@ -65,7 +66,7 @@ def run_family(env_name: str, total_env_steps: int, seed: int = 0) -> dict:
             return record
     config = config_for(env_name, total_env_steps)
     start = time.perf_counter()
-    result = pearl.train(envs.make(env_name), config, seed=seed, progress=False)
+    result = driver.train(pearl, envs.make(env_name), config, seed=seed, progress=False)
     record = {"env": env_name, "seed": seed, "total_env_steps": total_env_steps,
               "wall_s": time.perf_counter() - start, "device": device_name(),
               "config": {k: list(v) if isinstance(v, tuple) else v
@@ -104,7 +105,7 @@ def run_suite(quick: bool = False) -> list[dict]:
             from algorithms import pearl
 
             config = config_for(env_name, budget)
-            result = pearl.train(envs.make(env_name), config, seed=0, progress=False)
+            result = driver.train(pearl, envs.make(env_name), config, seed=0, progress=False)
             record = {"env": env_name, "total_env_steps": budget, "wall_s": 0.0,
                       "rows": result.metrics}
         records.append(record)

@@ -38,6 +38,7 @@ import json
 import os
 import time
 
+import driver
 from benchmarks import DIR
 from benchmarks.measure import device_name
 from benchmarks.report import markdown_table, write_json
@@ -177,7 +178,7 @@ def glucose_run(variant: str, seed: int, quick: bool = False) -> dict:
 
         env = envs.make(env_name, **env_args)
         algo, config = _config(algo_name, fixed_lambda, overrides)
-        result = algo.train(env, config, seed=seed, progress=False)
+        result = driver.train(algo, env, config, seed=seed, progress=False)
         out, _ = evaluation.evaluate(
             env, {name: evaluation.policy_controller(result.policy, result.params)}, days,
             GLUCOSE_EVAL_SEED)
@@ -262,7 +263,8 @@ def quadruped_run(variant: str, seed: int, quick: bool = False,
         import envs
 
         algo, config = _config(algo_name, fixed_lambda, overrides)
-        result = algo.train(envs.make("mjx/quadruped-walk"), config, seed=seed, progress=False)
+        result = driver.train(algo, envs.make("mjx/quadruped-walk"), config, seed=seed,
+                              progress=False)
         return {"eval_return": _final(result.metrics, "eval/return"),
                 "eval_cost": _final(result.metrics, "eval/cost"),
                 "eval_length": _final(result.metrics, "eval/length"),
@@ -362,7 +364,7 @@ def multitask_run(scheduler: bool, seed: int, steps: int, quick: bool = False,
 
         env = make_multitask_env(scheduler, task_period_steps)
         config = sac_lagrangian.Config(**overrides)
-        result = sac_lagrangian.train(env, config, seed=seed, progress=False)
+        result = driver.train(sac_lagrangian, env, config, seed=seed, progress=False)
         stochastic = count_workspace_exits(env, result.policy, result.params, episodes,
                                            seed=1000 + seed)
         deterministic = count_workspace_exits(env, result.policy, result.params, episodes,

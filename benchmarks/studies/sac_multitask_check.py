@@ -7,6 +7,7 @@ does the unconstrained learner walk its tasks, and does it fall?
 prints the evaluation returns, training episode lengths and exits / falls per 100 episodes.
 """
 
+import driver
 from algorithms import sac
 from benchmarks.studies import sac_lagrangian_compare as bench
 
@@ -16,7 +17,7 @@ def main():
     overrides = {k: v for k, v in overrides.items() if hasattr(sac.Config(), k)}
     for scheduler in (True, False):
         env = bench.make_multitask_env(scheduler)
-        result = sac.train(env, sac.Config(**overrides), seed=0, progress=False)
+        result = driver.train(sac, env, sac.Config(**overrides), seed=0, progress=False)
         exits = bench.count_workspace_exits(env, result.policy, result.params, 100, seed=1000)
         rows = [m for m in result.metrics if "eval/return" in m]
         print(f"scheduler={scheduler}: eval/return {[round(m['eval/return'], 1) for m in rows]}, "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import driver
 from benchmarks.measure import device_name, time_compiled
 
 ALGOS = ("grbal", "rebal", "mb", "mbde")
@@ -90,7 +91,7 @@ def measure_loop(algo_name: str, quick: bool) -> dict:
     config = algo.Config(total_env_steps=2 * num_envs * length, num_envs=num_envs,
                          num_eval_envs=num_envs, checkpoint_every_evals=0, **settings(quick))
     start = time.perf_counter()
-    result = algo.train(env, config, seed=0, progress=False)
+    result = driver.train(algo, env, config, seed=0, progress=False)
     wall_s = time.perf_counter() - start
     last = result.metrics[-1]
     fields = dataclasses.asdict(config)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import driver
 from benchmarks.measure import device_name, time_compiled
 
 FAMILIES = ("mjx/cheetah-vel", "mjx/point-goal-sparse", "mjx/ant-goal")
@@ -54,7 +55,7 @@ def measure(env, config, label: str) -> dict:
     _, update_s = time_compiled(updates, state, key_update)
 
     # The whole iteration, as the driver logs it.
-    result = pearl.train(env, config, seed=0, progress=False)
+    result = driver.train(pearl, env, config, seed=0, progress=False)
     last = result.metrics[-1]
     return {"suite": "pearl", "name": f"pearl on {spec.name} ({label})",
             "batch_size": config.num_tasks_sample * config.num_envs,

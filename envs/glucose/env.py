@@ -280,6 +280,22 @@ class GlucoseEnv(EnvBase):
         return state.replace(env_state=gs, obs=self._observe(gs), reward=reward,
                              cost=(bg < 70.0).astype(jnp.float32), done=done, info=info)
 
+    def evaluation_trace(self, state: State) -> dict[str, jax.Array]:
+        return {"bg": state.info["bg"]}
+
+    def evaluation_metrics(self, trace: dict[str, jax.Array], alive: jax.Array
+                           ) -> dict[str, jax.Array]:
+        """`eval/tir` (70-180 mg/dL), `eval/tbr70` (< 70), `eval/tbr54` (< 54): fractions of
+        each episode's steps (true blood glucose), averaged over episodes."""
+        bg, steps = trace["bg"], alive.sum(0)
+
+        def fraction(inside):
+            return ((inside * alive).sum(0) / steps).mean()
+
+        return {"eval/tir": fraction((bg >= metrics.TIR_LOW) & (bg <= metrics.TIR_HIGH)),
+                "eval/tbr70": fraction(bg < metrics.TIR_LOW),
+                "eval/tbr54": fraction(bg < metrics.TBR_SEVERE)}
+
     def observation_groups(self) -> dict[str, slice]:
         """Named slices of the observation (for attributions): CGM history, insulin history,
         insulin on board, time of day and, when announced, the meal."""

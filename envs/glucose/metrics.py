@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+# The consensus ranges (mg/dL): TIR is [TIR_LOW, TIR_HIGH] inclusive, TBR < 70 and < 54.
+TIR_LOW, TIR_HIGH, TBR_SEVERE = 70.0, 180.0, 54.0
+
 # Names returned by `summary`, in table order.
 METRIC_NAMES = ("tir", "tbr70", "tbr54", "tar180", "tar250", "mean", "sd", "cv", "gmi",
                 "lbgi", "hbgi", "risk_index")
@@ -63,9 +66,9 @@ def summary(glucose_mg_dl) -> dict:
     rl, rh = kovatchev_risk(g)
     lbgi, hbgi = jnp.mean(rl, axis=-1), jnp.mean(rh, axis=-1)
     return {
-        "tir": frac((g >= 70.0) & (g <= 180.0)),
-        "tbr70": frac(g < 70.0),
-        "tbr54": frac(g < 54.0),
+        "tir": frac((g >= TIR_LOW) & (g <= TIR_HIGH)),
+        "tbr70": frac(g < TIR_LOW),
+        "tbr54": frac(g < TBR_SEVERE),
         "tar180": frac(g > 180.0),
         "tar250": frac(g > 250.0),
         "mean": mean,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from linear_gain_env import LinearGainFamily, fit_model, random_trajectories
 
+import driver
 from algorithms import dynamics as dyn
 from algorithms import grbal, mb, mbde, rebal
 from envs.base import EnvSpec
@@ -151,4 +152,4 @@ def test_bad_config_is_rejected_naming_the_field(module, field, kw):
 def test_horizon_longer_than_the_env_episode_is_rejected_before_training():
     env = LinearGainFamily(episode_length=20)
     with pytest.raises(ValueError, match="'horizon'"):
-        grbal.train(env, grbal.Config(horizon=25, M=4, K=4))
+        driver.train(grbal, env, grbal.Config(horizon=25, M=4, K=4))

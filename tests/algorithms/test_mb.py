@@ -12,6 +12,7 @@ import pytest
 from linear_gain_env import LinearGainFamily, random_trajectories
 
 import algorithms
+import driver
 from rlcore.report import print_eval_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,7 +26,7 @@ def test_tiny_run_logs_eval_metrics_every_evaluation(name):
     algo = algorithms.get(name)
     extra = {"gru_size": 8} if name == "rebal" else {}
     config = algo.Config(total_env_steps=3 * 2 * 20, eval_every_iterations=2, **TINY, **extra)
-    result = algo.train(LinearGainFamily(episode_length=20), config, seed=0)
+    result = driver.train(algo, LinearGainFamily(episode_length=20), config, seed=0)
     # Three rounds of 2 episodes x 20 steps; evaluations after rounds 2 and 3 (the last).
     assert [row["step"] for row in result.metrics] == [80.0, 120.0]
     for row in result.metrics:
@@ -43,7 +44,7 @@ def test_mb_plans_better_than_random_actions_and_resumes(tmp_path):
         grad_steps_per_iteration=150, learning_rate=3e-3, total_env_steps=3 * 4 * 30,
         num_envs=4, num_eval_envs=4, exploration_noise=0.0)
     workdir = str(tmp_path / "mb")
-    result = algorithms.get("mb").train(env, config, seed=0, workdir=workdir)
+    result = driver.train("mb", env, config, seed=0, workdir=workdir)
     assert [row["step"] for row in result.metrics] == [120.0, 240.0, 360.0]
     last = result.metrics[-1]
     assert last[EVAL_METRICS[1]] == last[EVAL_METRICS[2]]  # MB never adapts
@@ -53,7 +54,7 @@ def test_mb_plans_better_than_random_actions_and_resumes(tmp_path):
     # Random actions score about -80 here; MPC on the learned model stays near the target.
     assert last["eval/return"] > 0.5 * random_return, (last["eval/return"], random_return)
     # The same call on the same directory restores the final checkpoint and trains no more.
-    resumed = algorithms.get("mb").train(env, config, seed=0, workdir=workdir)
+    resumed = driver.train("mb", env, config, seed=0, workdir=workdir)
     assert resumed.metrics == result.metrics
     assert int(resumed.state.env_steps) == 360
 

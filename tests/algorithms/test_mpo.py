@@ -13,6 +13,7 @@ import optax
 import pytest
 from scipy.stats import norm
 
+import driver
 import envs
 from algorithms import mpo
 from algorithms.mpo import losses
@@ -264,7 +265,7 @@ def test_trains_on_a_glucose_env_with_its_asymmetric_action_bounds():
                         warmup_steps=64, learning_starts=64, eval_every_steps=96,
                         num_eval_envs=2, hidden_sizes=(16, 16), num_samples=4,
                         checkpoint_every_evals=0, episode_length=32)
-    result = mpo.train(env, config, seed=0, progress=False)
+    result = driver.train(mpo, env, config, seed=0, progress=False)
     assert all(np.isfinite(v) for row in result.metrics for v in row.values())
     obs = 50.0 * jax.random.normal(jax.random.key(0), (64, env.spec.obs_size))
     for deterministic in (False, True):

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+import driver
 import envs
 from algorithms import mpo
 
@@ -22,7 +23,7 @@ CONFIG = mpo.Config(total_env_steps=20_000, num_envs=4, batch_size=256, replay_c
 
 def test_mpo_solves_pendulum_within_30k_steps():
     start = time.perf_counter()
-    result = mpo.train(envs.make("classic/pendulum"), CONFIG, seed=0, progress=False)
+    result = driver.train(mpo, envs.make("classic/pendulum"), CONFIG, seed=0, progress=False)
     minutes = (time.perf_counter() - start) / 60
     returns = [round(row["eval/return"]) for row in result.metrics]
     assert result.metrics[-1]["step"] <= 30_000

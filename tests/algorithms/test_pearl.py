@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import algorithms
+import driver
 from algorithms import pearl
 from algorithms.pearl import encoder as enc
 from algorithms.pearl import losses
@@ -281,7 +282,7 @@ def test_env_without_tasks_is_rejected():
     config = pearl.Config(num_train_tasks=2, num_test_tasks=1, num_tasks_sample=1,
                           context_size=10, rl_buffer_capacity=2000)
     with pytest.raises(ValueError, match="task family"):
-        pearl.train(envs.make("classic/pendulum"), config)
+        driver.train(pearl, envs.make("classic/pendulum"), config)
 
 
 def test_launch_rejects_zero_test_tasks_with_exit_2():

@@ -1,5 +1,5 @@
 """PEARL on a patient population: collection keeps each env's patient, and the held-out report
-(`algorithms.pearl.glucose_eval`) computes its metrics from the traces it ran, on the same days
+(`benchmarks.studies.pearl_patients`) computes its metrics from the traces it ran, on the same days
 as the baselines, with z from the prior on day 1 and from the context afterwards."""
 
 import chex
@@ -9,7 +9,8 @@ import pytest
 
 import envs
 from algorithms import pearl
-from algorithms.pearl import glucose_eval, rollout
+from algorithms.pearl import rollout
+from benchmarks.studies import pearl_patients as glucose_eval
 from envs.glucose import metrics
 from tests.algorithms.pearl_toy_env import PointGoal
 

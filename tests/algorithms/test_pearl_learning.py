@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import driver
 from algorithms import pearl
 from algorithms.pearl import encoder as enc
 from rlcore.types import Transition
@@ -32,7 +33,7 @@ CONFIG = pearl.Config(
 
 @pytest.fixture(scope="module")
 def run():
-    return pearl.train(ENV, CONFIG, seed=0, progress=False)
+    return driver.train(pearl, ENV, CONFIG, seed=0, progress=False)
 
 
 def test_metrics_rows_and_names(run):

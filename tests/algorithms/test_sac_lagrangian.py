@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from constrained_speed_env import ConstrainedSpeed
 
+import driver
 import envs
 from algorithms import sac, sac_lagrangian
 from algorithms.sac import losses as sac_losses
@@ -385,11 +386,11 @@ def test_lagrangian_respects_the_limit_where_sac_does_not():
     start = time.perf_counter()
     env = ConstrainedSpeed(EPISODE)
     budget = LIMIT_PER_STEP * EPISODE
-    sac_result = sac.train(env, sac.Config(**COMMON), seed=0, progress=False)
+    sac_result = driver.train(sac, env, sac.Config(**COMMON), seed=0, progress=False)
     lag_config = sac_lagrangian.Config(
         **COMMON, cost_limit_per_episode=budget, cost_discount=0.8, cost_critic_lr=1e-3,
         init_lambda=0.3, lambda_lr=5e-4, lambda_warmup_env_steps=1_000)
-    lag_result = sac_lagrangian.train(env, lag_config, seed=0, progress=False)
+    lag_result = driver.train(sac_lagrangian, env, lag_config, seed=0, progress=False)
     seconds = time.perf_counter() - start
 
     def final(result, name):

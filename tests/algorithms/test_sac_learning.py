@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+import driver
 import envs
 from algorithms import sac
 
@@ -17,7 +18,7 @@ CONFIG = sac.Config(total_env_steps=20_000, num_envs=4, batch_size=256, replay_c
 
 def test_sac_solves_pendulum_within_30k_steps():
     start = time.perf_counter()
-    result = sac.train(envs.make("classic/pendulum"), CONFIG, seed=0, progress=False)
+    result = driver.train(sac, envs.make("classic/pendulum"), CONFIG, seed=0, progress=False)
     minutes = (time.perf_counter() - start) / 60
     returns = [row["eval/return"] for row in result.metrics]
     assert result.metrics[-1]["step"] <= 30_000

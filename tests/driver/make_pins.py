@@ -6,8 +6,9 @@
 
 A short fixed-seed run of SAC, MPO, Lagrangian SAC (on the toy constrained env, keeping the best
 evaluation's policy), PEARL (toy point-goal family) and GrBAL (toy linear-gain family), each
-through its algorithm's public `train`; with `--cli`, `launch.train` with `--num_seeds=2` and
-with `--devices=2` (two host devices). Rows keep every metric but the timing ones; the final
+through `driver.train` (before the one-driver refactor: each algorithm's own `train`); with
+`--cli`, `launch.train` with `--num_seeds=2` and with `--devices=2` (two host devices). Rows
+keep every metric but the timing ones; the final
 policy parameters are pinned by a SHA-256 of their bytes. Only public entry points are used,
 so this script runs on the code before and after a refactor of the driver: generate the
 goldens on the old code, then check the new code reproduces them bit for bit.
@@ -52,6 +53,7 @@ def params_digest(params) -> str:
 def run(name: str) -> dict:
     """One pinned run: its rows (timing left out), params digest and selected step."""
     sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "algorithms")]
+    import driver
     import envs
     from algorithms import grbal, mpo, pearl, sac, sac_lagrangian
 
@@ -88,7 +90,7 @@ def run(name: str) -> dict:
                               eval_every_iterations=2, checkpoint_every_evals=0)
     else:
         raise ValueError(name)
-    result = algo.train(env, config, seed=3, progress=False)
+    result = driver.train(algo, env, config, seed=3, progress=False)
     return {"rows": _rows(result.metrics), "params_sha256": params_digest(result.params),
             "selected_env_steps": getattr(result, "selected_env_steps", None)}
 

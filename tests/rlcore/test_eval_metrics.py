@@ -1,4 +1,5 @@
-"""The evaluation's clinical metrics on a glucose env equal those counted from the trace."""
+"""The evaluation's clinical metrics on a glucose env (its `evaluation_metrics` hook, through
+`rlcore.loop.make_evaluate`) equal those counted from the trace."""
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +25,8 @@ def test_eval_tir_and_tbr_match_the_glucose_trace():
     length, num_envs = 96, 3
     rates = np.array([0.0, 1.0, 4.0])  # U/h: no insulin (high), about basal, far too much
     learner = _constant_rate_learner(rates)
-    metrics = jax.jit(loop.make_evaluate(env, learner, num_envs, length))(None,
-                                                                           jax.random.key(4))
+    metrics = jax.jit(loop.make_evaluate(wrappers.wrap_for_eval(env, length), learner,
+                                          num_envs))(None, jax.random.key(4))
     # The same episodes by hand: the evaluation's key split, steps until the first done.
     key_reset, _ = jax.random.split(jax.random.key(4))
     eval_env = wrappers.wrap_for_eval(env, length)
@@ -53,6 +54,7 @@ def test_eval_tir_and_tbr_match_the_glucose_trace():
 
 def test_envs_without_glucose_have_no_clinical_metrics():
     env = envs.make("classic/pendulum")
-    metrics = loop.make_evaluate(env, _constant_rate_learner([0.0]), 2, 10)(None,
-                                                                          jax.random.key(0))
+    evaluate = loop.make_evaluate(wrappers.wrap_for_eval(env, 10),
+                                  _constant_rate_learner([0.0]), 2)
+    metrics = evaluate(None, jax.random.key(0))
     assert "eval/tir" not in metrics and "eval/return" in metrics

@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent("""
     jax.config.update("jax_debug_key_reuse", True)
     import envs
     from algorithms import sac
-    from rlcore import runner
+    import driver
 
     assert jax.device_count() == 4, jax.devices()
     config = sac.Config(total_env_steps=96, num_envs=8, batch_size=16, replay_capacity=64,
@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent("""
     env = envs.make("classic/pendulum")
     out = {}
     for devices in (None, 4):
-        result = runner.train_off_policy(env, sac.make_learner(config, env.spec), config, {},
+        result = driver.train(sac, env, config,
                                          seed=3, progress=False, devices=devices)
         state = result.state
         params = state.training_state.params
@@ -67,7 +67,7 @@ SCRIPT = textwrap.dedent("""
         x.sharding.is_fully_replicated for x in jax.tree.leaves(new_ts.params))
     try:
         bad = sac.Config(**{**config.__dict__, "num_envs": 6, "eval_every_steps": 36})
-        runner.train_off_policy(env, sac.make_learner(bad, env.spec), bad, {}, devices=4)
+        driver.train(sac, env, bad, devices=4)
         out["error"] = None
     except ValueError as err:
         out["error"] = str(err)

@@ -11,9 +11,9 @@ import jax
 import numpy as np
 import pytest
 
+import driver
 import envs
 from algorithms import sac
-from rlcore import runner, seeds
 
 TINY = sac.Config(total_env_steps=160, num_envs=4, batch_size=16, replay_capacity=256,
                   warmup_steps=32, learning_starts=32, eval_every_steps=64, num_eval_envs=2,
@@ -27,10 +27,9 @@ def _leaves(tree):
 
 def test_seed_s_of_the_batch_is_the_single_run_with_seed_s(tmp_path):
     env = envs.make("classic/pendulum")
-    learner = sac.make_learner(TINY, env.spec)
-    batch = seeds.train_seeds(env, learner, TINY, {}, seeds=(4, 7, 2), workdir=str(tmp_path),
+    batch = driver.train(sac, env, TINY, seeds=(4, 7, 2), workdir=str(tmp_path),
                               progress=False)
-    single = runner.train_off_policy(env, learner, TINY, {}, seed=7, progress=False)
+    single = driver.train(sac, env, TINY, seed=7, progress=False)
 
     def seed_params(i):
         return jax.tree.map(lambda x: x[i], batch.state.training_state.params)
@@ -58,13 +57,13 @@ def test_seed_s_of_the_batch_is_the_single_run_with_seed_s(tmp_path):
 def test_summary_row_by_hand():
     rows = [{"eval/return": r, "train/alpha": a}
             for r, a in [(1.0, 0.1), (2.0, 0.2), (3.0, 0.3), (10.0, float("nan"))]]
-    row = seeds.summary_row(rows)
+    row = driver.summary_row(rows)
     assert row["eval/return"] == pytest.approx(4.0)
     assert row["eval/return_iqm"] == pytest.approx(2.5)  # 2 and 3
     assert row["train/alpha"] == pytest.approx(0.2)  # NaN left out
     assert "train/alpha_iqm" not in row
     with pytest.raises(ValueError, match="distinct"):
-        seeds.make_program(None, None, TINY, (1, 1))
+        driver.train(sac, envs.make("classic/pendulum"), TINY, seeds=(1, 1))
 
 
 @pytest.mark.slow  # timing: flaky on a loaded machine; figures in benchmarks/seeds.md
@@ -81,12 +80,11 @@ def test_eight_seeds_in_one_jit_take_less_than_three_times_one_seed():
                         eval_every_steps=16 * 200, hidden_sizes=(32, 32),
                         grad_steps_per_env_step=1 / 16, checkpoint_every_evals=0,
                         num_eval_envs=4, episode_length=200)
-    learner = sac.make_learner(config, env.spec)
     start = time.perf_counter()
-    one = runner.train_off_policy(env, learner, config, {}, seed=0, progress=False)
+    one = driver.train(sac, env, config, seed=0, progress=False)
     wall_one = time.perf_counter() - start
     start = time.perf_counter()
-    eight = seeds.train_seeds(env, learner, config, {}, seeds=range(8), progress=False)
+    eight = driver.train(sac, env, config, seeds=range(8), progress=False)
     wall_eight = time.perf_counter() - start
     assert len(eight.per_seed) == 8 and len(eight.metrics) == len(one.metrics)
 
@@ -107,8 +105,7 @@ class Killed(Exception):
 def test_killed_multi_seed_run_resumes_to_the_same_parameters(tmp_path):
     env = envs.make("classic/pendulum")
     config = sac.Config(**{**TINY.__dict__, "checkpoint_every_evals": 1})
-    learner = sac.make_learner(config, env.spec)
-    full = seeds.train_seeds(env, learner, config, {}, seeds=(1, 5),
+    full = driver.train(sac, env, config, seeds=(1, 5),
                              workdir=str(tmp_path / "full"), progress=False)
     killed_dir = str(tmp_path / "killed")
     evals_seen = []
@@ -119,9 +116,9 @@ def test_killed_multi_seed_run_resumes_to_the_same_parameters(tmp_path):
             raise Killed()
 
     with pytest.raises(Killed):
-        seeds.train_seeds(env, learner, config, {}, seeds=(1, 5), workdir=killed_dir,
+        driver.train(sac, env, config, seeds=(1, 5), workdir=killed_dir,
                           progress=False, on_eval=kill_in_second_eval)
-    resumed = seeds.train_seeds(env, learner, config, {}, seeds=(1, 5), workdir=killed_dir,
+    resumed = driver.train(sac, env, config, seeds=(1, 5), workdir=killed_dir,
                                 progress=False)
     for a, b in zip(_leaves(resumed.state.training_state.params),
                     _leaves(full.state.training_state.params)):
@@ -132,7 +129,7 @@ def test_killed_multi_seed_run_resumes_to_the_same_parameters(tmp_path):
                                [r["eval/return"] for r in full.per_seed[5]])
     # A different seed list is a different run: refused, naming the field.
     with pytest.raises(ValueError, match="seeds"):
-        seeds.train_seeds(env, learner, config, {}, seeds=(1, 6), workdir=killed_dir,
+        driver.train(sac, env, config, seeds=(1, 6), workdir=killed_dir,
                           progress=False)
 
 
@@ -141,17 +138,16 @@ SEEDS_ON_DEVICES = textwrap.dedent("""
     import jax
     import numpy as np
     import envs
+    import driver
     from algorithms import sac
-    from rlcore import seeds
-    from tests.rlcore.test_seeds import TINY
+    from tests.driver.test_seeds import TINY
 
     assert jax.device_count() == 4, jax.devices()
     env = envs.make("classic/pendulum")
-    learner = sac.make_learner(TINY, env.spec)
     out = {}
     for devices in (None, 4):
-        result = seeds.train_seeds(env, learner, TINY, {}, seeds=(0, 1, 2, 3), progress=False,
-                                   devices=devices)
+        result = driver.train(sac, env, TINY, seeds=(0, 1, 2, 3), progress=False,
+                              devices=devices)
         params = result.state.training_state.params
         out[str(devices)] = {
             "params": [np.asarray(x).tolist() for x in jax.tree.leaves(params)],
@@ -160,7 +156,7 @@ SEEDS_ON_DEVICES = textwrap.dedent("""
             "obs_devices": len(result.state.env_state.obs.sharding.device_set),
         }
     try:
-        seeds.make_program(env, learner, TINY, (0, 1, 2), devices=4)
+        driver.train(sac, env, TINY, seeds=(0, 1, 2), devices=4)
         out["error"] = None
     except ValueError as err:
         out["error"] = str(err)

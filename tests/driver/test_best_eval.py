@@ -1,9 +1,9 @@
-"""`rlcore.runner.BestEval`: model selection on the evaluation return, kept across a resume."""
+"""`driver.runs.BestEval`: model selection on the evaluation return, kept across a resume."""
 
 import jax.numpy as jnp
 import numpy as np
 
-from rlcore.runner import BestEval
+from driver.runs import BestEval
 
 
 def _params(value):

@@ -1,6 +1,7 @@
 """The off-policy loop: compile once, checkpoint round trip, kill + resume, corrupt files."""
 
 import os
+import types
 
 import chex
 import jax
@@ -8,10 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import driver
 import envs
-from algorithms import sac
+from algorithms import off_policy, sac
+from driver import runs
 from envs.wrappers import Wrapper
-from rlcore import checkpoint, runner
+from rlcore import checkpoint
 
 TINY = sac.Config(total_env_steps=600, num_envs=2, batch_size=16, replay_capacity=1000,
                   warmup_steps=50, learning_starts=50, eval_every_steps=100, num_eval_envs=2,
@@ -41,7 +44,12 @@ def _count_traces(total_steps):
 
     learner = learner._replace(update=counting_update)
     config = TINY.__class__(**{**TINY.__dict__, "total_env_steps": total_steps})
-    result = runner.train_off_policy(env, learner, config, {}, seed=0, progress=False)
+    # An algorithm is anything with a `make_program`: here SAC with a counting update.
+    counting_sac = types.SimpleNamespace(
+        __name__="counting_sac",
+        make_program=lambda env, config, mesh=None: off_policy.make_program(env, learner,
+                                                                            config, mesh))
+    result = driver.train(counting_sac, env, config, seed=0, progress=False)
     return env.traces, len(update_traces), len(result.metrics)
 
 
@@ -86,12 +94,13 @@ def _kill_after(evals):
 
 def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     env = envs.make("classic/pendulum")
-    full = sac.train(env, TINY, seed=1, workdir=str(tmp_path / "full"), progress=False)
+    full = driver.train(sac, env, TINY, seed=1, workdir=str(tmp_path / "full"), progress=False)
     workdir = str(tmp_path / "killed")
     with pytest.raises(Killed):  # killed during the 3rd evaluation, before its checkpoint
-        sac.train(env, TINY, seed=1, workdir=workdir, progress=False, on_eval=_kill_after(3))
+        driver.train(sac, env, TINY, seed=1, workdir=workdir, progress=False,
+                     on_eval=_kill_after(3))
     assert checkpoint.Checkpointer(workdir).steps()[-1] == 2
-    resumed = sac.train(env, TINY, seed=1, workdir=workdir, progress=False)
+    resumed = driver.train(sac, env, TINY, seed=1, workdir=workdir, progress=False)
     chex.assert_trees_all_equal(resumed.state.training_state.params,
                                 full.state.training_state.params)
     assert [r["step"] for r in resumed.metrics] == [r["step"] for r in full.metrics]
@@ -101,17 +110,18 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
 
 def test_resume_with_other_config_names_fields(tmp_path):
     workdir = str(tmp_path / "run")
-    assert not runner.check_workdir_config(workdir, {"actor_lr": 3e-4, "batch_size": 16})
-    assert runner.check_workdir_config(workdir, {"actor_lr": 3e-4, "batch_size": 16})
+    assert not runs.check_workdir_config(workdir, {"actor_lr": 3e-4, "batch_size": 16})
+    assert runs.check_workdir_config(workdir, {"actor_lr": 3e-4, "batch_size": 16})
     with pytest.raises(ValueError, match="actor_lr: saved=0.0003 now=0.001"):
-        runner.check_workdir_config(workdir, {"actor_lr": 1e-3, "batch_size": 16})
+        runs.check_workdir_config(workdir, {"actor_lr": 1e-3, "batch_size": 16})
 
 
 def test_corrupt_latest_checkpoint_falls_back(tmp_path, capsys):
     env = envs.make("classic/pendulum")
     workdir = str(tmp_path / "run")
     with pytest.raises(Killed):
-        sac.train(env, TINY, seed=2, workdir=workdir, progress=False, on_eval=_kill_after(3))
+        driver.train(sac, env, TINY, seed=2, workdir=workdir, progress=False,
+                     on_eval=_kill_after(3))
     ckpt = checkpoint.Checkpointer(workdir)
     assert ckpt.steps() == [1, 2]
     latest = os.path.join(ckpt.directory, "2")
@@ -119,7 +129,7 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path, capsys):
         for name in files:
             with open(os.path.join(root, name), "wb") as f:
                 f.write(b"garbage")
-    resumed = sac.train(env, TINY, seed=2, workdir=workdir, progress=False)
+    resumed = driver.train(sac, env, TINY, seed=2, workdir=workdir, progress=False)
     assert "checkpoint 2 is corrupt" in capsys.readouterr().out
     assert int(resumed.state.training_state.env_steps) >= TINY.total_env_steps
     # The run went on from checkpoint 1: the rows after it were rewritten, none duplicated.

@@ -247,7 +247,7 @@ def load_run(workdir: str):
     """`(env, config, params, test_tasks)` of a `launch.train` PEARL run directory: the saved
     policy, and the held-out patients its seed drew (as `driver.train` draws them)."""
     import envs
-    from algorithms.pearl.driver import sample_train_test_tasks
+    from algorithms.pearl.program import sample_train_test_tasks
     from algorithms.pearl.train import init, policy_params
     from rlcore.checkpoint import load_json, restore_policy
     from rlcore.config import apply_overrides

@@ -1,0 +1,186 @@
+"""The one training driver: every algorithm's `Program`, one seed or many, one device or many.
+
+    result = driver.train("sac", envs.make("classic/pendulum"), sac.Config(), seed=0)
+    result = driver.train(sac, env, config, num_seeds=5, workdir="runs/x", devices=2)
+
+Python runs only between evaluations: each chunk is one compiled call. A run directory holds
+`config.json`, `metrics.csv`, TensorBoard events and orbax checkpoints of the whole state;
+calling `train` again on it resumes from the newest readable checkpoint (a different config is
+refused, naming the fields that differ; a killed run loses at most one checkpoint interval).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import algorithms
+from driver import runs
+from rlcore import checkpoint as ckpt
+from rlcore import logging as rl_logging
+from rlcore import loop, sharding
+from rlcore.config import to_dict
+from rlcore.program import Program
+
+
+class TrainResult(NamedTuple):
+    params: Any  # policy params: final, or the best evaluation's; leading axis S with seeds
+    policy: Callable | None  # Program.policy (None where the policy needs more than obs)
+    metrics: list[dict[str, float]]  # one row per evaluation (the summary row with seeds)
+    state: Any  # the final state (leading axis S with several seeds)
+    selected_env_steps: int | None = None  # env steps of `params` when the best was selected
+    per_seed: dict[int, list[dict[str, float]]] | None = None  # several seeds: seed -> rows
+
+
+def _compile(program: Program, state: Any, batched: bool, mesh) -> tuple:
+    """Places `state` and jits start / chunk / evaluate (vmapped over seeds when batched)."""
+    start, chunk, evaluate = program.start, program.chunk, program.evaluate
+    if batched:
+        start, chunk = jax.vmap(start), jax.vmap(chunk)
+        evaluate = jax.vmap(evaluate, in_axes=(0, 0, None))
+    place, in_out = (lambda tree: tree), {}
+    if mesh is not None:
+        state_shardings = (sharding.batch_shardings(state, mesh) if batched
+                           else program.state_shardings(state))
+        metrics_sharding = sharding.batch_sharded(mesh) if batched else sharding.replicated(mesh)
+        place = lambda tree: jax.device_put(tree, state_shardings)  # noqa: E731
+        in_out = dict(in_shardings=(state_shardings,), out_shardings=state_shardings)
+    start = jax.jit(start, donate_argnums=0, **in_out)
+    if mesh is not None:
+        in_out["out_shardings"] = (state_shardings, metrics_sharding)
+    chunk, evaluate = jax.jit(chunk, donate_argnums=0, **in_out), jax.jit(evaluate)
+    if batched:
+        start, chunk, evaluate = runs.Unchecked(start), runs.Unchecked(chunk), runs.Unchecked(
+            evaluate)
+    return place, start, chunk, evaluate
+
+
+def train(algo: str | ModuleType, env: Any, config: Any, seed: int = 0,
+          seeds: Sequence[int] | None = None, num_seeds: int = 1, workdir: str | None = None,
+          progress: bool | None = None, on_eval: Callable[[int, dict], None] | None = None,
+          devices: int | None = None, **program_args) -> TrainResult:
+    """Trains `algo` (a name of `algorithms.available()` or its package) on `env` (unwrapped).
+
+    Args:
+      seed, num_seeds, seeds: the runs: `seeds`, else `range(seed, seed + num_seeds)`. Several
+        seeds run as one program under `jax.vmap` (seed s computes what a single run with
+        seed s computes, up to float summation order); each evaluation then writes one row
+        per seed under `<workdir>/seed_<s>/` and a summary row (`runs.summary_row`).
+      workdir: run directory (None: nothing is written and nothing resumes).
+      progress: show a progress bar (default: when a workdir is set).
+      on_eval: called as `on_eval(env_steps, row)` after each evaluation.
+      devices: with several seeds, split the seeds across this many devices; with one, split
+        the run's batch across them where the program supports it (the off-policy loop).
+      program_args: passed to the algorithm's `make_program` (e.g. `eval_env=`).
+
+    Raises:
+      ValueError: unknown algorithm, no or repeated seeds, a config the run directory's
+        differs from, or devices that do not divide the work.
+    """
+    module = algorithms.get(algo) if isinstance(algo, str) else algo
+    name = module.__name__.rsplit(".", 1)[-1]
+    seeds = tuple(int(s) for s in (seeds if seeds is not None else
+                                   range(seed, seed + num_seeds)))
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, and at least one; got {seeds}.")
+    batched = len(seeds) > 1
+    mesh = sharding.make_mesh(devices) if devices not in (None, 1) else None
+    if mesh is not None and batched:
+        sharding.check_divisible("num_seeds", len(seeds), mesh)
+    program = module.make_program(env, config, mesh=None if batched else mesh, **program_args)
+    config_dict = dict(to_dict(config), algo=name, env=env.spec.name)
+    if batched:
+        config_dict["seeds"] = list(seeds)
+    resuming = workdir is not None and runs.check_workdir_config(workdir, config_dict)
+
+    if batched:
+        run_key = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.int32))
+        each = [program.init(jax.random.key(s)) for s in seeds]
+        state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *each)
+    else:
+        run_key = jax.random.key(seeds[0])
+        state = program.init(jax.random.clone(run_key))
+    # Leaves may share buffers (target = online params at init); donation needs distinct ones.
+    state = jax.tree.map(lambda x: x.copy(), state)
+    place, start, chunk, evaluate = _compile(program, state, batched, mesh)
+    state = place(state)
+
+    checkpointer = (ckpt.Checkpointer(workdir) if workdir and config.checkpoint_every_evals
+                    else None)
+    start_eval = 0
+    if resuming and checkpointer is not None and checkpointer.steps():
+        state, start_eval = checkpointer.restore(state)
+        state = place(state)
+    else:
+        state = start(state)
+    env_steps_now = int(np.ravel(jax.device_get(program.env_steps(state)))[0])
+    loggers = {None: rl_logging.MetricsLogger(workdir, resume=start_eval > 0)}
+    if batched:
+        loggers.update({s: rl_logging.MetricsLogger(
+            None if workdir is None else os.path.join(workdir, f"seed_{s}"),
+            resume=start_eval > 0) for s in seeds})
+    for logger in loggers.values():
+        logger.truncate_after(env_steps_now)
+    best = (runs.BestEval(workdir, program.policy_params(state), env_steps_now)
+            if program.select_best and not batched else None)
+
+    compiled_chunk, compile_s = loop.timed_compile(chunk, state)
+    per_chunk = program.env_steps_per_chunk
+    show = progress if progress is not None else workdir is not None
+    bar = rl_logging.make_progress(program.num_chunks * per_chunk,
+                                   initial=start_eval * per_chunk, enabled=show)
+    try:
+        for eval_index in range(start_eval, program.num_chunks):
+            started = time.perf_counter()
+            state, chunk_metrics = compiled_chunk(state)
+            chunk_metrics = jax.device_get(chunk_metrics)
+            elapsed = time.perf_counter() - started
+            # The program derives its evaluation keys from the run key again: a copy for the
+            # key-reuse checker, the same bits.
+            evals = jax.device_get(evaluate(state, jax.random.clone(run_key), eval_index))
+            env_steps = np.ravel(jax.device_get(program.env_steps(state)))
+            rows = []
+            for i, s in enumerate(seeds):
+                pick = (lambda x, i=i: x[i]) if batched else (lambda x: x)
+                row = program.summarize({k: pick(v) for k, v in chunk_metrics.items()})
+                row["train/env_steps_per_s"] = len(seeds) * per_chunk / elapsed
+                row["train/grad_steps_per_s"] = (len(seeds) * program.grad_steps_per_chunk
+                                                 / elapsed)
+                row["train/compile_s"] = compile_s
+                row.update({k: float(pick(v)) for k, v in evals.items()})
+                if batched:
+                    loggers[s].write(int(env_steps[i]), row)
+                rows.append(row)
+            row = runs.summary_row(rows) if batched else rows[0]
+            loggers[None].write(int(env_steps[0]), row)
+            if best is not None:
+                best.offer(int(env_steps[0]), row["eval/return"], program.policy_params(state))
+            bar.update(per_chunk)
+            bar.set_postfix({k: f"{row.get(k + '_iqm', row.get(k, float('nan'))):.1f}"
+                             for k in program.progress_metrics})
+            if on_eval is not None:
+                on_eval(int(env_steps[0]), row)
+            last = eval_index + 1 == program.num_chunks
+            if checkpointer is not None and ((eval_index + 1) % config.checkpoint_every_evals
+                                             == 0 or last):
+                checkpointer.save(eval_index + 1, state)
+    finally:
+        bar.close()
+        for logger in loggers.values():
+            logger.close()
+        if checkpointer is not None:
+            checkpointer.close()
+    params = (jax.vmap(program.policy_params) if batched else program.policy_params)(state)
+    selected = None
+    if best is not None and best.params is not None:
+        params, selected = best.params, best.env_steps
+    return TrainResult(params=params, policy=program.policy, metrics=loggers[None].history,
+                       state=state, selected_env_steps=selected,
+                       per_seed={s: loggers[s].history for s in seeds} if batched else None)
