@@ -190,6 +190,11 @@ def m_step_loss(online: Gaussian, target: Gaussian, samples: jax.Array, weights:
     action dimension through Lagrange multipliers (penalty for the policy, dual loss for
     the multipliers).
 
+    The covariance half fits sigma^2 = sum_n q_n (u_n - mu_target)^2: it shrinks when the
+    weights concentrate near the target mean and grows when they favour samples far from
+    it. Since KL(N(m, s) || N(m, s r)) = log r + 1/(2 r^2) - 1/2 ~ (log r)^2, the bound
+    lets log std move by at most ~sqrt(epsilon_stddev) per target period (see Config).
+
     Args:
       online, target: Gaussians with `(B, A)` leaves; `target` carries no gradient.
       samples: pre-squash actions `(N, B, A)` drawn from `target`.
@@ -217,7 +222,7 @@ class PolicyStats(NamedTuple):
     temperature: jax.Array
     alpha_mean: jax.Array  # mean over A
     alpha_stddev: jax.Array
-    std: jax.Array  # mean online pre-squash std
+    std: jax.Array  # online pre-squash std, mean over B and A (`train/policy_std`)
 
 
 def policy_loss(policy_params: Params, dual: DualParams, obs: jax.Array, target: Gaussian,

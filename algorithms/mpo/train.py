@@ -147,6 +147,8 @@ def update(state: TrainingState, batch: Transition, key: jax.Array
     state = state.replace(params=params, policy_opt_state=policy_opt_state,
                           q_opt_state=q_opt_state, dual_opt_state=dual_opt_state,
                           grad_steps=grad_steps)
+    # train/policy_std: the online policy's pre-squash std, mean over the batch and action
+    # dimensions (it should fall as the critic sharpens; see Config.epsilon_stddev).
     metrics = {
         "train/critic_loss": critic_l, "train/policy_loss": policy_l,
         "train/q": critic_stats.q_mean, "train/target_q": critic_stats.target_q_mean,
