@@ -114,6 +114,16 @@ def push_context(context: Context, obs: jax.Array, action: jax.Array, next_obs: 
     return jax.tree.map(lambda h, x: jnp.concatenate([h[1:], x[None]], axis=0), context, new)
 
 
+def truncate_context(context: Context, key: jax.Array, min_length: int = 0) -> Context:
+    """Keeps the most recent L of the M rows of `context (M, ...)`, L uniform in
+    `min_length`..M; older rows are masked out (the loop's context holds the last steps at
+    its end, so an episode's first steps see exactly such a right-aligned short context)."""
+    num_past = context.mask.shape[-1]
+    keep = jax.random.randint(key, (), min_length, num_past + 1)
+    recent = jnp.arange(num_past) >= num_past - keep
+    return context._replace(mask=context.mask * recent)
+
+
 def masked_delta_mse(pred_delta_n: jax.Array, target_delta_n: jax.Array, mask: jax.Array
                      ) -> jax.Array:
     """Mean over valid rows of the mean squared error over the D state dimensions."""
@@ -154,10 +164,17 @@ def mlp_delta(network: FeedForwardNetwork, params: Any, norm: Normalizer, obs: j
 
 def mlp_context_loss(network: FeedForwardNetwork, params: Any, norm: Normalizer,
                      context: Context) -> jax.Array:
-    """Masked MSE of the MLP's normalised deltas on a context `(L, ...)`."""
-    pred = mlp_delta(network, params, norm, context.obs, context.action)
-    return masked_delta_mse(pred, normalize_delta(norm, context.obs, context.next_obs),
-                            context.mask)
+    """Masked MSE of the MLP's normalised deltas on a context `(L, ...)`.
+
+    Padding rows are zeroed before the MLP, so whatever they hold (even NaN) gives exactly
+    zero gradient: with no valid row the loss is 0 and its gradient is 0.
+    """
+    valid = context.mask > 0
+    zero_pad = lambda x: jnp.where(valid[..., None], x, 0.0)  # noqa: E731
+    obs, action, next_obs = zero_pad(context.obs), zero_pad(context.action), zero_pad(
+        context.next_obs)
+    pred = mlp_delta(network, params, norm, obs, action)
+    return masked_delta_mse(pred, normalize_delta(norm, obs, next_obs), context.mask)
 
 
 def sgd_adapt(network: FeedForwardNetwork, params: Any, step_size: Any, norm: Normalizer,
@@ -167,7 +184,9 @@ def sgd_adapt(network: FeedForwardNetwork, params: Any, step_size: Any, norm: No
     GrBAL's update rule u_psi (Nagabandi, Clavera et al. 2019, Sec. 4.1; MAML's inner step) with
     `step_size` a pytree like `params` (the learned per-parameter psi, as Meta-SGD), or MB+DE's
     dynamic evaluation with a scalar. Gradients flow through the step (second-order MAML)
-    unless `first_order`. An all-zero context mask gives zero gradients: theta' = theta.
+    unless `first_order`. The context loss is a masked *mean*, so a context with one valid
+    row takes as large a step as a full one (from that row's loss alone); an all-zero mask
+    gives exactly zero gradients: theta' = theta (padding contents, NaN included, never enter).
     """
     if not jax.tree.structure(step_size) == jax.tree.structure(params):
         step_size = jax.tree.map(lambda _: step_size, params)
@@ -214,6 +233,69 @@ def prediction_errors(model: AdaptiveDynamics, params: Any, norm: Normalizer,
     unadapted = jax.vmap(error)(empty, future)
     weight = (future.mask.sum(-1) > 0).astype(jnp.float32)
     mean = lambda e: jnp.sum(e * weight) / jnp.maximum(weight.sum(), 1.0)  # noqa: E731
+    return mean(adapted), mean(unadapted)
+
+
+def first_steps_contexts(traj: Context, num_past: int) -> tuple[Context, Context]:
+    """The contexts and targets of an episode's first M steps, as the loop builds them.
+
+    For trajectories `(B, T, ...)` (T >= M), step t < M adapts from the t transitions before
+    it, right-aligned in an M-row context (rows M-t..M-1 hold transitions 0..t-1; the rest
+    are padding, as `push_context` leaves them from `empty_context`), and its target is
+    transition t. Returns contexts `(B, M, M, ...)` (step, row) and targets `(B, M, ...)`.
+    """
+    chex.assert_rank(traj.mask, 2)
+    num_steps = traj.mask.shape[1]
+    if num_steps < num_past:
+        raise ValueError(f"trajectories of {num_steps} steps are shorter than M = {num_past}")
+    step = jnp.arange(num_past)[:, None]
+    src = step - num_past + jnp.arange(num_past)[None, :]  # (M, M): transition in each row
+    real = (src >= 0).astype(jnp.float32)
+    idx = jnp.maximum(src, 0)
+    contexts = jax.tree.map(lambda x: x[:, idx], traj)
+    contexts = contexts._replace(mask=contexts.mask * real)
+    targets = jax.tree.map(lambda x: x[:, :num_past], traj)
+    return contexts, targets
+
+
+def first_steps_error_table(model: AdaptiveDynamics, params: Any, norm: Normalizer,
+                            traj: Context, num_past: int
+                            ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One-step errors `(B, M)` over an episode's first M steps: (adapted, unadapted, valid).
+
+    Step t < M is predicted by the model adapted from the t transitions before it (0..M-1,
+    see `first_steps_contexts`) and by the unadapted model (empty context); errors are the
+    MSE of normalised deltas of transition t; `valid` is its mask (0 after a termination).
+    """
+    contexts, targets = first_steps_contexts(traj, num_past)
+
+    def error(context, target):
+        adapted = model.adapt(params, norm, context)
+        pred = model.predict(adapted, norm, target.obs, target.action)
+        return jnp.mean((pred - normalize_delta(norm, target.obs, target.next_obs)) ** 2)
+
+    def both(context, target):
+        empty = context._replace(mask=jnp.zeros_like(context.mask))
+        return error(context, target), error(empty, target)
+
+    adapted, unadapted = jax.vmap(jax.vmap(both))(contexts, targets)
+    valid = (targets.mask > 0).astype(jnp.float32)
+    # A padding target may hold anything; its error counts for nothing and must not be NaN.
+    clean = lambda e: jnp.where(valid > 0, e, 0.0)  # noqa: E731
+    return clean(adapted), clean(unadapted), valid
+
+
+def first_steps_errors(model: AdaptiveDynamics, params: Any, norm: Normalizer, traj: Context,
+                       num_past: int) -> tuple[jax.Array, jax.Array]:
+    """(adapted, unadapted) one-step error over the first M steps of trajectories `(B, T)`.
+
+    The short-context counterpart of `prediction_errors`: each step t < M adapts from the t
+    transitions before it (0..M-1), as at the start of an episode in `mb.loop`; means over
+    the valid (episode, step) pairs of the MSE of normalised deltas. Pure and jittable
+    (`model` and `num_past` static).
+    """
+    adapted, unadapted, valid = first_steps_error_table(model, params, norm, traj, num_past)
+    mean = lambda e: jnp.sum(e * valid) / jnp.maximum(valid.sum(), 1.0)  # noqa: E731
     return mean(adapted), mean(unadapted)
 
 

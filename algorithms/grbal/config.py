@@ -19,12 +19,18 @@ class Config(ModelBasedConfig):
       num_inner_steps: gradient steps of the inner update (the paper: 1).
       learn_step_size: meta-learn psi (False: psi stays at inner_lr, plain MAML).
       first_order: drop second-order terms of the meta-gradient (the paper uses second order).
+      random_context_length: meta-train each segment on only its most recent L past
+        transitions, L drawn uniformly from 1..M (older rows masked), because an episode's
+        first M steps adapt from 0..M-1 transitions (`mb.loop`); False: always the full M,
+        as the paper and learning_to_adapt. The empty context (step 0) needs no training:
+        it gives theta' = theta exactly.
     """
 
     inner_lr: float = 1e-3
     num_inner_steps: int = 1
     learn_step_size: bool = True
     first_order: bool = False
+    random_context_length: bool = True
 
     def __post_init__(self):
         super().__post_init__()

@@ -4,7 +4,9 @@
   outer (Sec. 4): min_{theta, psi} E_segments [ L(theta', D_future) ]
 
 with L the MSE of normalised state deltas, D_past the M transitions before a point of a
-trajectory and D_future the K after it; psi a per-parameter step size (Meta-SGD).
+trajectory and D_future the K after it; psi a per-parameter step size (Meta-SGD). With
+`random_context_length`, D_past keeps only its most recent L transitions, L ~ U{1..M} per
+segment: the short contexts of an episode's first steps (not in the paper).
 """
 
 from __future__ import annotations
@@ -33,11 +35,22 @@ def inner_step(network: FeedForwardNetwork, params: GrBALParams, norm: dyn.Norma
 
 def meta_loss(network: FeedForwardNetwork, params: GrBALParams, norm: dyn.Normalizer,
               segments: dyn.Context, num_past: int, num_steps: int = 1,
-              learn_step_size: bool = True, first_order: bool = False
+              learn_step_size: bool = True, first_order: bool = False, *,
+              key: jax.Array | None = None, random_context_length: bool = False
               ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The meta-objective (Sec. 4) on segments `(B, M+K, ...)`: mean over segments of the
-    future-K loss of the model adapted on the past M; stats carry the loss before adaptation."""
+    future-K loss of the model adapted on the past M; stats carry the loss before adaptation.
+
+    With `random_context_length` (needs `key`), each segment adapts from only its most
+    recent L past transitions, L uniform in 1..M (`dynamics.truncate_context`); the inner
+    loss being a masked mean, L = 1 is one psi-scaled step on that transition's loss.
+    """
     past, future = dyn.split_segment(segments, num_past)
+    if random_context_length:
+        if key is None:
+            raise ValueError("random_context_length needs a key")
+        keys = jax.random.split(key, past.mask.shape[0])
+        past = jax.vmap(lambda c, k: dyn.truncate_context(c, k, min_length=1))(past, keys)
 
     def per_segment(past_b, future_b):
         theta_prime = inner_step(network, params, norm, past_b, num_steps, learn_step_size,

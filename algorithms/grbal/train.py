@@ -33,8 +33,9 @@ def make_model(config: Config, spec: EnvSpec) -> dyn.AdaptiveDynamics:
                                                               **kw),
         predict=lambda theta, norm, obs, action: dyn.mlp_delta(network, theta, norm, obs,
                                                                action),
-        loss=lambda params, norm, segments, key: losses.meta_loss(network, params, norm,
-                                                                  segments, config.M, **kw))
+        loss=lambda params, norm, segments, key: losses.meta_loss(
+            network, params, norm, segments, config.M, **kw, key=key,
+            random_context_length=config.random_context_length))
 
 
 def make_policy(config: Config, env: Env):

@@ -1,6 +1,9 @@
 """GrBAL: the inner step is a hand-written psi-scaled gradient step, the meta-gradient matches
-the hand-derived (second- and first-order) MAML gradients, and meta-training on the linear-gain
-family makes the adapted prediction error at least 30% lower than the unadapted one."""
+the hand-derived (second- and first-order) MAML gradients, meta-training on random context
+lengths is the hand-computed loss of the most recent 1..M transitions, an empty context leaves
+theta exactly unchanged, the first-M-steps error is the hand-computed one, and meta-training
+on the linear-gain family makes the adapted prediction error at least 30% lower than the
+unadapted one."""
 
 import chex
 import jax
@@ -92,6 +95,120 @@ def test_empty_context_leaves_the_model_unadapted():
     context = _random_context(key, config.M, num_valid=0)
     theta_prime = grbal.inner_step(grbal.make_network(config, SPEC), params, norm, context)
     chex.assert_trees_all_close(theta_prime, params.theta)
+
+
+def test_empty_context_gives_theta_exactly_even_with_nan_padding():
+    config, params, norm, key = _linear_setup(1)
+    context = _random_context(key, config.M, num_valid=0)
+    context = context._replace(obs=context.obs.at[0, 0].set(jnp.nan),
+                               next_obs=context.next_obs.at[1, 1].set(jnp.inf))
+    network = grbal.make_network(config, SPEC)
+    for num_steps in (1, 2):
+        theta_prime = grbal.inner_step(network, params, norm, context, num_steps=num_steps)
+        chex.assert_trees_all_equal(theta_prime, params.theta)
+    # MB+DE's scalar-step dynamic evaluation goes through the same code path.
+    mbde_model = mbde.make_model(mbde.Config(M=4, K=3, hidden_sizes=()), SPEC)
+    chex.assert_trees_all_equal(mbde_model.adapt(params.theta, norm, context), params.theta)
+
+
+def _np_future_loss(w, b, past, future, norm, psi_w, psi_b):
+    """The outer loss after one psi-scaled step on the masked-mean loss of `past`."""
+    xp, yp, mp = _np_inputs(norm, past)
+    xf, yf, _ = _np_inputs(norm, future)
+    if mp.sum() > 0:
+        gw, gb = _np_grad(w, b, xp, yp, mp)
+        w, b = w - psi_w * gw, b - psi_b * gb
+    return np.mean((xf @ w + b - yf) ** 2)
+
+
+def test_random_context_length_is_the_loss_of_the_most_recent_one_to_m_transitions():
+    config, params, norm, key = _linear_setup(3)
+    key_data, key_draws = jax.random.split(key)
+    segment = _random_context(key_data, config.M + config.K, num_valid=config.M + config.K)
+    past, future = dyn.split_segment(segment, config.M)
+    w, b = _wb(params.theta)
+    psi_w, psi_b = _wb(params.psi)
+    # By hand, for each length L: keep the last L past rows (the loop's context is
+    # right-aligned); L = 1 is one psi-scaled SGD step on that one transition's loss.
+    recent = lambda n: past._replace(mask=(jnp.arange(config.M) >= config.M - n) * 1.0)
+    by_length = {n: _np_future_loss(w, b, recent(n), future, norm, psi_w, psi_b)
+                 for n in range(config.M + 1)}
+    xp, yp, _ = _np_inputs(norm, past)
+    one_step_w = w - psi_w * (2.0 / 2) * np.outer(xp[-1], xp[-1] @ w + b - yp[-1])
+    xf, yf, _ = _np_inputs(norm, future)
+    one_step_b = b - psi_b * (2.0 / 2) * (xp[-1] @ w + b - yp[-1])
+    np.testing.assert_allclose(by_length[1], np.mean((xf @ one_step_w + one_step_b - yf) ** 2))
+    assert min(abs(by_length[i] - by_length[j]) for i in by_length for j in by_length
+               if i < j) > 1e-4  # each draw is identifiable
+
+    network = grbal.make_network(config, SPEC)
+    loss_and_grad = jax.jit(jax.value_and_grad(
+        lambda p, k: grbal.meta_loss(network, p, norm, jax.tree.map(lambda x: x[None], segment),
+                                     config.M, key=k, random_context_length=True)[0]))
+    seen = []
+    for key_draw in jax.random.split(key_draws, 16):
+        loss, grads = loss_and_grad(params, key_draw)
+        assert np.isfinite(float(loss))
+        assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+        matches = [n for n, v in by_length.items() if np.isclose(float(loss), v, rtol=1e-4)]
+        assert len(matches) == 1, (float(loss), by_length)
+        seen.append(matches[0])
+    assert set(seen) == set(range(1, config.M + 1)), seen  # 1..M, never the empty context
+    # The config field reaches the model's loss; False is the paper's fixed-length loss.
+    for flag, expected in ((True, None), (False, by_length[config.M])):
+        model = grbal.make_model(grbal.Config(M=4, K=3, hidden_sizes=(),
+                                              random_context_length=flag), SPEC)
+        value, _ = model.loss(params, norm, jax.tree.map(lambda x: x[None], segment),
+                              jax.random.key(5))
+        if expected is not None:
+            np.testing.assert_allclose(float(value), expected, rtol=1e-4)
+        else:
+            assert any(np.isclose(float(value), by_length[n], rtol=1e-4)
+                       for n in range(1, config.M + 1))
+
+
+def _mean_delta_model():
+    """A hand-checkable adaptive model: predicts the masked mean of the context's deltas
+    (0 from an empty context), whatever the state and action."""
+
+    def adapt(params, norm, context):
+        delta = dyn.normalize_delta(norm, context.obs, context.next_obs)
+        valid = context.mask[:, None] > 0
+        total = jnp.sum(jnp.where(valid, delta, 0.0), axis=0)
+        return total / jnp.maximum(context.mask.sum(), 1.0)
+
+    return dyn.AdaptiveDynamics(init=None, adapt=adapt,
+                                predict=lambda adapted, norm, obs, action: adapted, loss=None)
+
+
+def test_first_steps_errors_by_hand():
+    # M = 3; episode 0: deltas 1, 3, 5, 7; episode 1: deltas 2, 2, then terminated (the
+    # padding target holds NaN, which must not leak).
+    deltas = jnp.array([[1.0, 3.0, 5.0, 7.0], [2.0, 2.0, jnp.nan, 0.0]])[..., None]
+    traj = dyn.Context(obs=jnp.zeros((2, 4, 1)), action=jnp.zeros((2, 4, 1)), next_obs=deltas,
+                       mask=jnp.array([[1.0, 1, 1, 1], [1, 1, 0, 0]]))
+    norm = dyn.identity_normalizer(1, 1)
+    model = _mean_delta_model()
+    contexts, _ = dyn.first_steps_contexts(traj, 3)
+    np.testing.assert_array_equal(contexts.mask[0], [[0, 0, 0], [0, 0, 1], [0, 1, 1]])
+    np.testing.assert_array_equal(contexts.next_obs[0, 2, 1:, 0], [1.0, 3.0])
+    adapted, unadapted, valid = dyn.first_steps_error_table(model, None, norm, traj, 3)
+    # Step t predicts the mean of the t deltas before it (0 at t = 0); unadapted predicts 0.
+    np.testing.assert_allclose(adapted, [[1.0, 4.0, 9.0], [4.0, 0.0, 0.0]])
+    np.testing.assert_allclose(unadapted, [[1.0, 9.0, 25.0], [4.0, 4.0, 0.0]])
+    np.testing.assert_array_equal(valid, [[1, 1, 1], [1, 1, 0]])
+    errors = jax.jit(dyn.first_steps_errors, static_argnums=(0, 4))(model, None, norm, traj, 3)
+    np.testing.assert_allclose(errors, (18.0 / 5, 43.0 / 5), rtol=1e-6)
+    with pytest.raises(ValueError, match="shorter than M"):
+        dyn.first_steps_contexts(traj, 5)
+    # GrBAL at step 0 adapts from nothing: adapted and unadapted errors are equal there.
+    config, params, norm, key = _linear_setup(4)
+    grbal_traj = _random_context(key, 6, 6)
+    grbal_traj = jax.tree.map(lambda x: jnp.stack([x, x[::-1]]), grbal_traj)
+    adapted, unadapted, _ = dyn.first_steps_error_table(grbal.make_model(config, SPEC), params,
+                                                        norm, grbal_traj, config.M)
+    np.testing.assert_array_equal(adapted[:, 0], unadapted[:, 0])
+    assert np.all(np.asarray(adapted[:, 1:]) != np.asarray(unadapted[:, 1:]))
 
 
 @pytest.mark.parametrize("first_order", [False, True])
