@@ -133,11 +133,12 @@ def run_one(name: str, algo, config, seed: int, trajectories: dict) -> dict:
     import jax
     from linear_gain_env import LinearGainFamily
 
+    import driver
     from algorithms import dynamics as dyn
 
     env = LinearGainFamily(episode_length=config.episode_length)
     start = time.perf_counter()
-    result = algo.train(env, config, seed=seed, progress=False)
+    result = driver.train(algo, env, config, seed=seed, progress=False)
     model = algo.make_model(config, env.spec)
     params, norm = result.params.params, result.params.normalizer
     out = {"variant": name, "seed": seed}
