@@ -25,8 +25,11 @@ _AP_CONFIG = {
     "total_env_steps": "200000", "num_envs": "16", "batch_size": "256",
     "replay_capacity": "200000", "warmup_steps": "2000", "learning_starts": "2000",
     "grad_steps_per_env_step": "0.25", "eval_every_steps": "20000", "num_eval_envs": "8",
-    "hidden_sizes": "128,128", "checkpoint_every_evals": "1", "select_best_eval": "true",
+    "hidden_sizes": "128,128", "checkpoint_every_evals": "1",
 }
+# The presets report the final policy: `--config.select_best_eval=true` keeps the best
+# training evaluation's instead (selection on the run's own evaluation days, a stream apart
+# from the report's held-out days, `launch.train --eval_seed`).
 _AP_ENV = {"max_action_u_per_h": 6.0}
 # PEARL over a cohort: each collection phase runs 4 envs x one whole day (288 steps) per task;
 # 0.25 gradient steps (4 tasks x 64 transitions) per env step, as _AP_CONFIG's 256 x 0.25.
@@ -58,7 +61,7 @@ PRESETS: dict[str, Preset] = {
         "One population-wide SAC agent across all 30 patients."),
     "ap_lagrangian": Preset(
         "sac_lagrangian", "glucose/adults", _AP_ENV,
-        {**_AP_CONFIG, "cost_limit_per_step": "0.01", "select_best_eval": "false"},
+        {**_AP_CONFIG, "cost_limit_per_step": "0.01"},
         "Lagrangian SAC for the 10 adults with the hypoglycaemia constraint: at most 1% of "
         "steps below 70 mg/dL (the multiplier follows the recent cost rate of collection)."),
     "ap_pearl": Preset(

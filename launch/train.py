@@ -38,6 +38,9 @@ flags.DEFINE_integer("devices", None, "Split the work across this many devices: 
                      "--num_seeds > 1, else (off-policy algorithms) envs, replay and batches.")
 flags.DEFINE_integer("num_seeds", 1, "Train seeds seed..seed+N-1 in one compiled program "
                      "(driver.train under jax.vmap); metrics per seed under seed_<s>/.")
+flags.DEFINE_integer("eval_seed", 1000, "Glucose envs: seed of the final report's meal days and "
+                     "sensor noise, a stream apart from the run's own evaluations (drawn from "
+                     "--seed, and the only days select_best_eval selects on).")
 flags.DEFINE_integer("eval_days", 5, "Glucose envs: meal days per patient in the final "
                      "evaluation against the baselines.")
 
@@ -207,12 +210,16 @@ def main(argv, config_cls):
     if FLAGS.env.startswith("glucose/") and result.policy is not None and FLAGS.num_seeds == 1:
         from launch import evaluate
 
-        evaluate.report_agent(env, result.policy, result.params, FLAGS.eval_days, FLAGS.seed,
+        print(f"Report: {FLAGS.eval_days} held-out meal days per patient (--eval_seed="
+              f"{FLAGS.eval_seed}), none of them seen in training, its evaluations or "
+              "selection.")
+        evaluate.report_agent(env, result.policy, result.params, FLAGS.eval_days, FLAGS.eval_seed,
                               FLAGS.workdir, agent_name=FLAGS.algo)
     if FLAGS.env.startswith("glucose/") and FLAGS.algo == "pearl" and FLAGS.num_seeds == 1:
         from benchmarks.studies import pearl_patients as glucose_eval
 
-        glucose_eval.report(env, config, result, FLAGS.eval_days, FLAGS.seed, FLAGS.workdir)
+        glucose_eval.report(env, config, result, FLAGS.eval_days, FLAGS.eval_seed,
+                            FLAGS.workdir)
 
 
 def run():

@@ -14,12 +14,34 @@ def check(condition: bool, field: str, message: str) -> None:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class OffPolicyConfig:
-    """The actor/learner loop's settings (see `rlcore.loop`).
+class RunConfig:
+    """The fields every training run has, whatever its algorithm (the driver reads them).
 
     Attributes:
-      total_env_steps: environment steps over all envs before training stops.
-      num_envs: environments stepped in parallel (one vmapped batch) per iteration.
+      total_env_steps: environment steps over all envs (and tasks) before training stops.
+      num_envs: environments stepped in parallel (one vmapped batch).
+      episode_length: time limit in env steps (None: the env's spec).
+      checkpoint_every_evals: evaluations between checkpoints (0 disables checkpoints).
+    """
+
+    total_env_steps: int = 100_000
+    num_envs: int = 1
+    episode_length: int | None = None
+    checkpoint_every_evals: int = 1
+
+    def __post_init__(self):
+        check(self.total_env_steps > 0, "total_env_steps", "must be > 0")
+        check(self.num_envs > 0, "num_envs", f"must be > 0, got {self.num_envs}")
+        check(self.episode_length is None or self.episode_length > 0, "episode_length",
+              "must be > 0")
+        check(self.checkpoint_every_evals >= 0, "checkpoint_every_evals", "must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OffPolicyConfig(RunConfig):
+    """The actor/learner loop's settings (see `rlcore.loop`); `RunConfig`'s are inherited.
+
+    Attributes:
       batch_size: transitions per gradient step.
       replay_capacity: transitions the ring buffer holds.
       warmup_steps: initial env steps (over all envs) taken with uniform random actions.
@@ -30,9 +52,7 @@ class OffPolicyConfig:
         max(1, round(num_envs * grad_steps_per_env_step)) gradient steps.
       eval_every_steps: env steps between evaluations, metric rows and progress updates.
       num_eval_envs: episodes per evaluation (one per env, deterministic policy).
-      checkpoint_every_evals: evaluations between checkpoints (0 disables checkpoints).
       normalize_observations: feed networks running-normalised observations.
-      episode_length: time limit in env steps (None: the env's spec).
       select_best_eval: return and export the policy of the evaluation with the highest
         `eval/return` instead of the final one: model selection on the evaluation episodes,
         as Fox et al. (2020) select glucose controllers on validation days. The state that
@@ -40,8 +60,6 @@ class OffPolicyConfig:
         `--num_seeds` driver reports every seed's final policy.
     """
 
-    total_env_steps: int = 100_000
-    num_envs: int = 1
     batch_size: int = 256
     replay_capacity: int = 1_000_000
     warmup_steps: int = 1_000
@@ -49,14 +67,11 @@ class OffPolicyConfig:
     grad_steps_per_env_step: float = 1.0
     eval_every_steps: int = 5_000
     num_eval_envs: int = 10
-    checkpoint_every_evals: int = 1
     normalize_observations: bool = False
-    episode_length: int | None = None
     select_best_eval: bool = False
 
     def __post_init__(self):
-        check(self.total_env_steps > 0, "total_env_steps", "must be > 0")
-        check(self.num_envs > 0, "num_envs", f"must be > 0, got {self.num_envs}")
+        super().__post_init__()
         check(self.batch_size > 0, "batch_size", "must be > 0")
         check(self.replay_capacity >= self.batch_size, "batch_size",
               f"batch_size {self.batch_size} is larger than replay_capacity "
@@ -70,9 +85,6 @@ class OffPolicyConfig:
         check(self.eval_every_steps >= self.num_envs, "eval_every_steps",
               "must be at least num_envs (one iteration)")
         check(self.num_eval_envs > 0, "num_eval_envs", "must be > 0")
-        check(self.checkpoint_every_evals >= 0, "checkpoint_every_evals", "must be >= 0")
-        check(self.episode_length is None or self.episode_length > 0, "episode_length",
-              "must be > 0")
 
     @property
     def grad_steps_per_iteration(self) -> int:

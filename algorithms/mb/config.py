@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 
 from algorithms import mpc
-from rlcore.config import check, check_learning_rates
+from rlcore.config import RunConfig, check, check_learning_rates
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ModelBasedConfig:
+class ModelBasedConfig(RunConfig):
     """The iterative model-based loop: collect with MPC, aggregate, refit the model.
 
     Attributes:
@@ -64,6 +64,7 @@ class ModelBasedConfig:
     checkpoint_every_evals: int = 1
 
     def __post_init__(self):
+        super().__post_init__()
         check(self.M > 0, "M", f"past transitions must be > 0, got {self.M}")
         check(self.K > 0, "K", f"future transitions must be > 0, got {self.K}")
         check(self.horizon > 0, "horizon", f"must be > 0, got {self.horizon}")
@@ -79,16 +80,12 @@ class ModelBasedConfig:
         check_learning_rates(self, "learning_rate")
         check(self.batch_size > 0, "batch_size", "must be > 0")
         check(self.grad_steps_per_iteration > 0, "grad_steps_per_iteration", "must be > 0")
-        check(self.total_env_steps > 0, "total_env_steps", "must be > 0")
-        check(self.num_envs > 0, "num_envs", "must be > 0")
         check(self.exploration_noise >= 0, "exploration_noise", "must be >= 0")
         check(self.num_eval_envs > 0, "num_eval_envs", "must be > 0")
         check(self.eval_every_iterations > 0, "eval_every_iterations", "must be > 0")
         check(self.buffer_trajectories is None or self.buffer_trajectories >= self.num_envs,
               "buffer_trajectories", "must hold at least one round (num_envs)")
-        check(self.checkpoint_every_evals >= 0, "checkpoint_every_evals", "must be >= 0")
         if self.episode_length is not None:
-            check(self.episode_length > 0, "episode_length", "must be > 0")
             self.check_episode_length(self.episode_length)
 
     def check_episode_length(self, episode_length: int) -> None:

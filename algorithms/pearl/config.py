@@ -7,11 +7,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from rlcore.config import check, check_learning_rates
+from algorithms.sac.config import SACFields
+from rlcore.config import RunConfig, check, check_learning_rates
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Config:
+class Config(SACFields, RunConfig):
     """PEARL hyperparameters. Step counts are env steps per task unless said otherwise.
 
     Task family:
@@ -30,14 +31,14 @@ class Config:
       variance_floor: lower bound on each factor's variance in the product of Gaussians (1e-7,
         oyster's clamp).
 
-    SAC (v2, automatic temperature; oyster uses SAC v1: a V network, fixed alpha = 1):
+    SAC (v2, automatic temperature; oyster uses SAC v1: a V network, fixed alpha = 1): the
+    fields of `algorithms.sac.config.SACFields` (actor_lr, critic_lr, alpha_lr, discount, tau,
+    init_alpha, target_entropy, reward_scale, hidden_sizes, num_critics), with PEARL's
+    defaults where they differ:
       hidden_sizes: hidden layers of the policy and of each critic (oyster: 300 x 3).
-      actor_lr, critic_lr, alpha_lr, encoder_lr: Adam learning rates (oyster: 3e-4 each).
-      discount: gamma per env step. tau: Polyak rate of the target critics.
-      init_alpha: initial temperature. target_entropy: nats; None means -|A|.
       reward_scale: rewards are multiplied by this in the critic target (oyster: 5); it also
         sets the balance between the critic loss and the KL term in the encoder's objective.
-      num_critics: critics in the ensemble (the target takes their minimum).
+      encoder_lr: Adam learning rate of the context encoder (oyster: 3e-4).
       batch_size: RL transitions per task per gradient step (oyster: 256).
       meta_batch: train tasks per gradient step, drawn with replacement as in oyster (16),
         so it may exceed num_train_tasks (oyster's cheetah-dir: 2 tasks, meta_batch 4).
@@ -60,6 +61,7 @@ class Config:
       rl_buffer_capacity: transitions the RL buffer of each train task holds (ring).
       total_env_steps: meta-training env steps over all tasks, initial collection included;
         sets the number of iterations (rounded up to whole chunks of eval_every_iterations).
+        (`RunConfig`'s field, as num_envs, checkpoint_every_evals and episode_length.)
 
     Meta-test and logging:
       num_eval_episodes: consecutive episodes per held-out task (oyster: 600 steps / 200).
@@ -82,16 +84,8 @@ class Config:
     variance_floor: float = 1e-7
 
     hidden_sizes: tuple[int, ...] = (300, 300, 300)
-    actor_lr: float = 3e-4
-    critic_lr: float = 3e-4
-    alpha_lr: float = 3e-4
-    encoder_lr: float = 3e-4
-    discount: float = 0.99
-    tau: float = 0.005
-    init_alpha: float = 1.0
-    target_entropy: float | None = None
     reward_scale: float = 5.0
-    num_critics: int = 2
+    encoder_lr: float = 3e-4
     batch_size: int = 256
     meta_batch: int = 16
 
@@ -100,7 +94,6 @@ class Config:
     num_steps_prior: int = 400
     num_steps_posterior: int = 0
     num_extra_rl_steps_posterior: int = 600
-    num_envs: int = 1
     num_train_steps_per_iteration: int = 2000
     rl_buffer_capacity: int = 20_000
     total_env_steps: int = 1_000_000
@@ -108,10 +101,9 @@ class Config:
     num_eval_episodes: int = 3
     num_exploration_episodes: int = 1
     eval_every_iterations: int = 5
-    checkpoint_every_evals: int = 1
-    episode_length: int | None = None
 
     def __post_init__(self):
+        super().__post_init__()  # SACFields, then RunConfig
         check(self.num_train_tasks > 0, "num_train_tasks", "must be > 0")
         check(self.num_test_tasks > 0, "num_test_tasks",
               f"must be > 0 (meta-testing needs held-out tasks), got {self.num_test_tasks}")
@@ -122,12 +114,7 @@ class Config:
               "must be a finite number >= 0")
         check(self.context_size > 0, "context_size", "must be > 0")
         check(self.variance_floor > 0, "variance_floor", "must be > 0")
-        check(all(h > 0 for h in self.hidden_sizes), "hidden_sizes", "sizes must be > 0")
-        check_learning_rates(self, "actor_lr", "critic_lr", "alpha_lr", "encoder_lr")
-        check(0.0 <= self.discount <= 1.0, "discount", "must lie in [0, 1]")
-        check(0.0 < self.tau <= 1.0, "tau", "must lie in (0, 1]")
-        check(self.init_alpha > 0, "init_alpha", "must be > 0")
-        check(self.num_critics >= 1, "num_critics", "must be >= 1")
+        check_learning_rates(self, "encoder_lr")
         check(self.batch_size > 0, "batch_size", "must be > 0")
         check(self.meta_batch > 0, "meta_batch", "must be > 0")
         check(self.num_initial_steps > 0, "num_initial_steps", "must be > 0")
@@ -138,7 +125,6 @@ class Config:
         check(self.num_steps_prior + self.num_steps_posterior > 0, "num_steps_prior",
               "num_steps_prior + num_steps_posterior must be > 0: the encoder buffer of a task "
               "is cleared when it is sampled and must be refilled")
-        check(self.num_envs > 0, "num_envs", "must be > 0")
         check(self.num_train_steps_per_iteration > 0, "num_train_steps_per_iteration",
               "must be > 0")
         check(self.rl_buffer_capacity >= self.batch_size, "rl_buffer_capacity",
@@ -151,15 +137,11 @@ class Config:
         check(self.context_size <= self.encoder_buffer_size, "context_size",
               f"{self.context_size} is larger than the encoder buffer ({self.encoder_buffer_size}"
               " transitions: max(num_initial_steps, num_steps_prior + num_steps_posterior))")
-        check(self.total_env_steps > 0, "total_env_steps", "must be > 0")
         check(self.num_exploration_episodes >= 1, "num_exploration_episodes", "must be >= 1")
         check(self.num_eval_episodes > self.num_exploration_episodes, "num_eval_episodes",
               f"must exceed num_exploration_episodes ({self.num_exploration_episodes}): "
               "exploration episodes with z from the prior, then posterior episodes")
         check(self.eval_every_iterations > 0, "eval_every_iterations", "must be > 0")
-        check(self.checkpoint_every_evals >= 0, "checkpoint_every_evals", "must be >= 0")
-        check(self.episode_length is None or self.episode_length > 0, "episode_length",
-              "must be > 0")
 
     # ------------------------------------------------------------------ derived sizes
     def steps_per_phase(self, steps: int) -> int:
@@ -192,6 +174,3 @@ class Config:
     def num_evals(self) -> int:
         """Chunks of `eval_every_iterations` iterations, each followed by a meta-test."""
         return math.ceil(self.num_iterations / self.eval_every_iterations)
-
-    def entropy_target(self, action_size: int) -> float:
-        return -float(action_size) if self.target_entropy is None else self.target_entropy

@@ -8,8 +8,9 @@ from rlcore.config import OffPolicyConfig, check, check_learning_rates
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Config(OffPolicyConfig):
-    """SAC hyperparameters; the loop's fields (num_envs, batch_size, ...) are inherited.
+class SACFields:
+    """SAC's learner settings, declared once: SAC's (and Lagrangian SAC's) `Config` and
+    PEARL's compose them with their loop's fields.
 
     Attributes:
       actor_lr, critic_lr, alpha_lr: Adam learning rates.
@@ -37,7 +38,9 @@ class Config(OffPolicyConfig):
     num_critics: int = 2
 
     def __post_init__(self):
-        super().__post_init__()
+        parent = getattr(super(), "__post_init__", None)
+        if parent is not None:  # the loop's fields, checked first
+            parent()
         check_learning_rates(self, "actor_lr", "critic_lr", "alpha_lr")
         check(0.0 <= self.discount <= 1.0, "discount", "must lie in [0, 1]")
         check(0.0 < self.tau <= 1.0, "tau", "must lie in (0, 1]")
@@ -47,3 +50,9 @@ class Config(OffPolicyConfig):
 
     def entropy_target(self, action_size: int) -> float:
         return -float(action_size) if self.target_entropy is None else self.target_entropy
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(SACFields, OffPolicyConfig):
+    """SAC hyperparameters: `SACFields` and the loop's (`OffPolicyConfig`: num_envs,
+    batch_size, ...)."""
