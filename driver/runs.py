@@ -10,6 +10,7 @@ import jax
 import numpy as np
 
 from rlcore import checkpoint as ckpt
+from rlcore import logging as rl_logging
 from rlcore import stats
 from rlcore.config import diff
 
@@ -68,6 +69,20 @@ class BestEval:
             ckpt.save_policy(self.workdir, self.params, subdir="best_policy")
             ckpt.save_json(os.path.join(self.workdir, "best_policy.json"),
                            {"env_steps": env_steps, "eval_return": self.eval_return})
+
+
+def make_loggers(workdir: str | None, seeds: Sequence[int], start_eval: int,
+                 env_steps: int) -> dict:
+    """`{None: the run's logger, seed: that seed's logger under seed_<s>/}`, each cut back to
+    `env_steps` (rows past a resumed checkpoint are dropped)."""
+    loggers = {None: rl_logging.MetricsLogger(workdir, resume=start_eval > 0)}
+    for s in seeds:
+        loggers[s] = rl_logging.MetricsLogger(
+            None if workdir is None else os.path.join(workdir, f"seed_{s}"),
+            resume=start_eval > 0)
+    for logger in loggers.values():
+        logger.truncate_after(env_steps)
+    return loggers
 
 
 def summary_row(rows: Sequence[dict[str, float]]) -> dict[str, float]:

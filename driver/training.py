@@ -11,7 +11,6 @@ refused, naming the fields that differ; a killed run loses at most one checkpoin
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -62,6 +61,34 @@ def _compile(program: Program, state: Any, batched: bool, mesh) -> tuple:
     return place, start, chunk, evaluate
 
 
+def _initial_state(program: Program, seeds: tuple[int, ...]) -> tuple[jax.Array, Any]:
+    """The run key(s) and the fresh state; with several seeds both carry a leading seed axis."""
+    if len(seeds) > 1:
+        run_key = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.int32))
+        each = [program.init(jax.random.key(s)) for s in seeds]
+        state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *each)
+    else:
+        run_key = jax.random.key(seeds[0])
+        state = program.init(jax.random.clone(run_key))
+    # Leaves may share buffers (target = online params at init); donation needs distinct ones.
+    return run_key, jax.tree.map(lambda x: x.copy(), state)
+
+
+def _rows(program: Program, seeds: tuple[int, ...], chunk_metrics: dict, evals: dict,
+          elapsed: float, compile_s: float) -> list[dict[str, float]]:
+    """One metrics row per seed: the chunk's training metrics, speed and the evaluation."""
+    batched, rows = len(seeds) > 1, []
+    for i in range(len(seeds)):
+        pick = (lambda x, i=i: x[i]) if batched else (lambda x: x)
+        row = program.summarize({k: pick(v) for k, v in chunk_metrics.items()})
+        row["train/env_steps_per_s"] = len(seeds) * program.env_steps_per_chunk / elapsed
+        row["train/grad_steps_per_s"] = len(seeds) * program.grad_steps_per_chunk / elapsed
+        row["train/compile_s"] = compile_s
+        row.update({k: float(pick(v)) for k, v in evals.items()})
+        rows.append(row)
+    return rows
+
+
 def train(algo: str | ModuleType, env: Any, config: Any, seed: int = 0,
           seeds: Sequence[int] | None = None, num_seeds: int = 1, workdir: str | None = None,
           progress: bool | None = None, on_eval: Callable[[int, dict], None] | None = None,
@@ -85,7 +112,6 @@ def train(algo: str | ModuleType, env: Any, config: Any, seed: int = 0,
         differs from, or devices that do not divide the work.
     """
     module = algorithms.get(algo) if isinstance(algo, str) else algo
-    name = module.__name__.rsplit(".", 1)[-1]
     seeds = tuple(int(s) for s in (seeds if seeds is not None else
                                    range(seed, seed + num_seeds)))
     if not seeds or len(set(seeds)) != len(seeds):
@@ -95,23 +121,13 @@ def train(algo: str | ModuleType, env: Any, config: Any, seed: int = 0,
     if mesh is not None and batched:
         sharding.check_divisible("num_seeds", len(seeds), mesh)
     program = module.make_program(env, config, mesh=None if batched else mesh, **program_args)
-    config_dict = dict(to_dict(config), algo=name, env=env.spec.name)
-    if batched:
-        config_dict["seeds"] = list(seeds)
+    config_dict = dict(to_dict(config), algo=module.__name__.rsplit(".", 1)[-1],
+                       env=env.spec.name, **({"seeds": list(seeds)} if batched else {}))
     resuming = workdir is not None and runs.check_workdir_config(workdir, config_dict)
 
-    if batched:
-        run_key = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.int32))
-        each = [program.init(jax.random.key(s)) for s in seeds]
-        state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *each)
-    else:
-        run_key = jax.random.key(seeds[0])
-        state = program.init(jax.random.clone(run_key))
-    # Leaves may share buffers (target = online params at init); donation needs distinct ones.
-    state = jax.tree.map(lambda x: x.copy(), state)
+    run_key, state = _initial_state(program, seeds)
     place, start, chunk, evaluate = _compile(program, state, batched, mesh)
     state = place(state)
-
     checkpointer = (ckpt.Checkpointer(workdir) if workdir and config.checkpoint_every_evals
                     else None)
     start_eval = 0
@@ -121,21 +137,14 @@ def train(algo: str | ModuleType, env: Any, config: Any, seed: int = 0,
     else:
         state = start(state)
     env_steps_now = int(np.ravel(jax.device_get(program.env_steps(state)))[0])
-    loggers = {None: rl_logging.MetricsLogger(workdir, resume=start_eval > 0)}
-    if batched:
-        loggers.update({s: rl_logging.MetricsLogger(
-            None if workdir is None else os.path.join(workdir, f"seed_{s}"),
-            resume=start_eval > 0) for s in seeds})
-    for logger in loggers.values():
-        logger.truncate_after(env_steps_now)
+    loggers = runs.make_loggers(workdir, seeds if batched else (), start_eval, env_steps_now)
     best = (runs.BestEval(workdir, program.policy_params(state), env_steps_now)
             if program.select_best and not batched else None)
 
     compiled_chunk, compile_s = loop.timed_compile(chunk, state)
     per_chunk = program.env_steps_per_chunk
-    show = progress if progress is not None else workdir is not None
-    bar = rl_logging.make_progress(program.num_chunks * per_chunk,
-                                   initial=start_eval * per_chunk, enabled=show)
+    bar = rl_logging.make_progress(program.num_chunks * per_chunk, initial=start_eval * per_chunk,
+                                   enabled=progress if progress is not None else bool(workdir))
     try:
         for eval_index in range(start_eval, program.num_chunks):
             started = time.perf_counter()
@@ -145,32 +154,24 @@ def train(algo: str | ModuleType, env: Any, config: Any, seed: int = 0,
             # The program derives its evaluation keys from the run key again: a copy for the
             # key-reuse checker, the same bits.
             evals = jax.device_get(evaluate(state, jax.random.clone(run_key), eval_index))
-            env_steps = np.ravel(jax.device_get(program.env_steps(state)))
-            rows = []
-            for i, s in enumerate(seeds):
-                pick = (lambda x, i=i: x[i]) if batched else (lambda x: x)
-                row = program.summarize({k: pick(v) for k, v in chunk_metrics.items()})
-                row["train/env_steps_per_s"] = len(seeds) * per_chunk / elapsed
-                row["train/grad_steps_per_s"] = (len(seeds) * program.grad_steps_per_chunk
-                                                 / elapsed)
-                row["train/compile_s"] = compile_s
-                row.update({k: float(pick(v)) for k, v in evals.items()})
-                if batched:
-                    loggers[s].write(int(env_steps[i]), row)
-                rows.append(row)
+            env_steps = [int(x) for x in np.ravel(jax.device_get(program.env_steps(state)))]
+            rows = _rows(program, seeds, chunk_metrics, evals, elapsed, compile_s)
+            if batched:
+                for s, row, steps in zip(seeds, rows, env_steps):
+                    loggers[s].write(steps, row)
             row = runs.summary_row(rows) if batched else rows[0]
-            loggers[None].write(int(env_steps[0]), row)
+            loggers[None].write(env_steps[0], row)
             if best is not None:
-                best.offer(int(env_steps[0]), row["eval/return"], program.policy_params(state))
+                best.offer(env_steps[0], row["eval/return"], program.policy_params(state))
             bar.update(per_chunk)
             bar.set_postfix({k: f"{row.get(k + '_iqm', row.get(k, float('nan'))):.1f}"
                              for k in program.progress_metrics})
             if on_eval is not None:
-                on_eval(int(env_steps[0]), row)
-            last = eval_index + 1 == program.num_chunks
-            if checkpointer is not None and ((eval_index + 1) % config.checkpoint_every_evals
-                                             == 0 or last):
-                checkpointer.save(eval_index + 1, state)
+                on_eval(env_steps[0], row)
+            done = eval_index + 1
+            if checkpointer is not None and (done % config.checkpoint_every_evals == 0
+                                             or done == program.num_chunks):
+                checkpointer.save(done, state)
     finally:
         bar.close()
         for logger in loggers.values():

@@ -56,7 +56,7 @@ def test_mb_plans_better_than_random_actions_and_resumes(tmp_path):
     # The same call on the same directory restores the final checkpoint and trains no more.
     resumed = driver.train("mb", env, config, seed=0, workdir=workdir)
     assert resumed.metrics == result.metrics
-    assert int(resumed.state.env_steps) == 360
+    assert int(resumed.state.training_state.env_steps) == 360
 
 
 def test_launch_train_runs_grbal_on_the_linear_family():
