@@ -31,7 +31,8 @@ setup(
         # Test oracles: simglucose 0.2.11 (pins gymnasium 0.29, needs setuptools<81) and gymnax
         # (wants gymnasium>=1.1) cannot be resolved together; `.ci/install` installs gymnax with
         # --no-deps after this extra. Both work at run time.
-        "dev": ["pytest>=7", "pytest-timeout", "ruff", "simglucose==0.2.11", "setuptools<81",
+        "dev": ["pytest>=7", "pytest-timeout", "pytest-xdist>=3", "ruff", "simglucose==0.2.11",
+                "setuptools<81",
                 "seaborn",  # gymnax imports it at import time; `--no-deps` skips it
                 # colabs/ notebooks, executed by tests/notebooks (`pytest -m notebooks`)
                 "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6"],

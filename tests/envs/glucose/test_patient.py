@@ -47,6 +47,7 @@ def test_all_30_patients_match_stored_simglucose_day(simulate_all):
     assert np.ptp(stored["blood_glucose"], axis=1).min() > 20.0
 
 
+@pytest.mark.slow  # a minute of simglucose's Python ODE; the stored-trajectory test above is fast
 def test_live_simglucose_on_another_day():
     """simglucose run now (not stored), two patients, a different meal day (20 hours)."""
     names = ["adolescent#003", "child#009"]
