@@ -164,6 +164,7 @@ SEEDS_ON_DEVICES = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a 4-device subprocess; the default suite has the 2-device sharding tests
 def test_seeds_split_across_four_host_devices_match_one_device():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
