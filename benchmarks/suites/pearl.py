@@ -1,7 +1,7 @@
 """PEARL meta-training throughput: `python -m launch.benchmark --suite=pearl [--quick]`.
 
 Rows (one per setting, on the first registered task family of `FAMILIES`):
-  * `steps_per_s`, `grad_steps_per_s`: a whole meta-training iteration as `pearl.train` logs
+  * `steps_per_s`, `grad_steps_per_s`: a whole meta-training iteration as the driver logs
     them (collection of every phase + gradient steps, one jitted scan; the second chunk's
     timing, compile excluded and reported as `compile_s`);
   * `collect_steps_per_s`: collection alone (`num_tasks_sample` tasks x `num_envs` envs,

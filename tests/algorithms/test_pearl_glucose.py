@@ -109,7 +109,7 @@ def test_prior_on_day_one_then_the_context(evaluated):
 
 def test_a_run_directory_gives_its_policy_and_held_out_patients(tmp_path):
     """`load_run` reads back what `launch.train` saved (flags, policy) and finds the held-out
-    patients that `pearl.train` drew for the run's seed."""
+    patients that `driver.train("pearl", ...)` drew for the run's seed."""
     from rlcore import checkpoint
     from rlcore import config as config_lib
 
