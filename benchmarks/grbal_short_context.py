@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "algorithms"))
 # Small: one run (compile included) takes well under a minute on the 2-core CPU.
 LOOP = dict(M=8, K=8, episode_length=40, hidden_sizes=(32, 32), horizon=5, candidates=64,
             batch_size=32, grad_steps_per_iteration=100, num_envs=8, num_eval_envs=8,
-            total_env_steps=4 * 8 * 40, eval_every_iterations=4, checkpoint_every_evals=0)
+            total_env_steps=4 * 8 * 40, eval_every_steps=4 * 8 * 40, checkpoint_every_evals=0)
 NUM_EVAL_EPISODES = 64
 
 NOTES = """## Reading (of the shipped run)

@@ -12,22 +12,23 @@ import numpy as np
 from rlcore import checkpoint as ckpt
 from rlcore import logging as rl_logging
 from rlcore import stats
-from rlcore.config import diff
+from rlcore.config import diff, migrate_saved
 
 SUMMARIZED = ("eval/return", "eval/cost")
 
 
-def check_workdir_config(workdir: str, config_dict: dict) -> bool:
+def check_workdir_config(workdir: str, config, config_dict: dict) -> bool:
     """Writes `config.json`, or checks it against a run being resumed.
 
-    Returns True when the directory holds an earlier run of the same config.
+    Returns True when the directory holds an earlier run of the same config (a saved config
+    of renamed fields is read in today's names, `rlcore.config.migrate_saved`).
 
     Raises:
       ValueError: the saved config differs; the message lists the fields.
     """
     path = os.path.join(workdir, "config.json")
     if os.path.exists(path):
-        differences = diff(ckpt.load_json(path), config_dict)
+        differences = diff(migrate_saved(config, ckpt.load_json(path)), config_dict)
         if differences:
             raise ValueError(
                 f"Cannot resume {workdir}: the config differs from the saved one in "

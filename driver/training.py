@@ -123,7 +123,7 @@ def train(algo: str | ModuleType, env: Any, config: Any, seed: int = 0,
     program = module.make_program(env, config, mesh=None if batched else mesh, **program_args)
     config_dict = dict(to_dict(config), algo=module.__name__.rsplit(".", 1)[-1],
                        env=env.spec.name, **({"seeds": list(seeds)} if batched else {}))
-    resuming = workdir is not None and runs.check_workdir_config(workdir, config_dict)
+    resuming = workdir is not None and runs.check_workdir_config(workdir, config, config_dict)
 
     run_key, state = _initial_state(program, seeds)
     place, start, chunk, evaluate = _compile(program, state, batched, mesh)

@@ -37,9 +37,10 @@ _AP_PEARL_CONFIG = {
     "num_train_tasks": "7", "num_test_tasks": "3", "total_env_steps": "400000",
     "num_envs": "4", "num_initial_steps": "1152", "num_tasks_sample": "4",
     "num_steps_prior": "1152", "num_extra_rl_steps_posterior": "1152",
-    "num_train_steps_per_iteration": "2304", "meta_batch": "4", "batch_size": "64",
+    "grad_steps_per_iteration": "2304", "meta_batch": "4", "batch_size": "64",
     "context_size": "100", "hidden_sizes": "128,128", "encoder_hidden_sizes": "64,64",
-    "rl_buffer_capacity": "60000", "num_eval_episodes": "3", "eval_every_iterations": "4",
+    "rl_buffer_capacity": "60000", "num_eval_episodes": "3",
+    "eval_every_steps": "36864",  # 4 iterations of 4 tasks x (1152 + 1152) steps
     "checkpoint_every_evals": "3",
 }
 

@@ -1,10 +1,12 @@
-"""Config fields every off-policy learner shares, validated on construction."""
+"""Config fields every training run shares, validated on construction, and the flag-string
+overrides (with the migration of renamed fields) that launch scripts and saved runs use."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import typing
+from typing import ClassVar
 
 
 def check(condition: bool, field: str, message: str) -> None:
@@ -21,12 +23,25 @@ class RunConfig:
       total_env_steps: environment steps over all envs (and tasks) before training stops.
       num_envs: environments stepped in parallel (one vmapped batch).
       episode_length: time limit in env steps (None: the env's spec).
+      eval_every_steps: env steps (over all envs and tasks) between evaluations, metric rows
+        and progress updates. Learners that collect in rounds (PEARL's iterations, the
+        model-based collection rounds) evaluate every `iterations_per_eval` rounds: this
+        many steps rounded down to whole rounds, at least one.
       checkpoint_every_evals: evaluations between checkpoints (0 disables checkpoints).
+
+    One name per idea across every config: `eval_every_steps` (in env steps), `*_lr` for
+    learning rates, `grad_steps_per_iteration` for the gradient steps after one round of
+    collection (`grad_steps_per_env_step` is the off-policy ratio). Names an earlier release
+    used are migrated (`RENAMED_FIELDS`, `apply_overrides`, `migrate_saved`).
     """
+
+    # Old name -> current name, for flags and saved runs written before a rename.
+    RENAMED_FIELDS: ClassVar[dict[str, str]] = {}
 
     total_env_steps: int = 100_000
     num_envs: int = 1
     episode_length: int | None = None
+    eval_every_steps: int = 5_000
     checkpoint_every_evals: int = 1
 
     def __post_init__(self):
@@ -34,7 +49,23 @@ class RunConfig:
         check(self.num_envs > 0, "num_envs", f"must be > 0, got {self.num_envs}")
         check(self.episode_length is None or self.episode_length > 0, "episode_length",
               "must be > 0")
+        check(self.eval_every_steps > 0, "eval_every_steps", "must be > 0")
         check(self.checkpoint_every_evals >= 0, "checkpoint_every_evals", "must be >= 0")
+
+    def iterations_per_eval(self, env_steps_per_iteration: int) -> int:
+        """Collection rounds between evaluations: `eval_every_steps` rounded down to whole
+        rounds of `env_steps_per_iteration` steps, at least one."""
+        return max(1, self.eval_every_steps // env_steps_per_iteration)
+
+    def eval_every_steps_from_iterations(self, iterations: int) -> int:
+        """The `eval_every_steps` of a saved `eval_every_iterations` (the name before
+        release 2026-12): learners that collect in rounds override this.
+
+        Raises:
+          ValueError: the config does not count in rounds, or a round's length is unknown.
+        """
+        raise ValueError(f"{type(self).__name__} has no field 'eval_every_iterations'; "
+                         "set eval_every_steps (env steps between evaluations)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,7 +81,6 @@ class OffPolicyConfig(RunConfig):
       grad_steps_per_env_step: gradient steps per environment step (the update-to-data
         ratio); one iteration steps all num_envs envs once and takes
         max(1, round(num_envs * grad_steps_per_env_step)) gradient steps.
-      eval_every_steps: env steps between evaluations, metric rows and progress updates.
       num_eval_envs: episodes per evaluation (one per env, deterministic policy).
       normalize_observations: feed networks running-normalised observations.
       select_best_eval: return and export the policy of the evaluation with the highest
@@ -65,7 +95,6 @@ class OffPolicyConfig(RunConfig):
     warmup_steps: int = 1_000
     learning_starts: int = 1_000
     grad_steps_per_env_step: float = 1.0
-    eval_every_steps: int = 5_000
     num_eval_envs: int = 10
     normalize_observations: bool = False
     select_best_eval: bool = False
@@ -162,12 +191,35 @@ def _parse_value(text: str, hint, field: str):
     raise ValueError(f"Config field {field!r} has a type ({hint}) that flags cannot set.")
 
 
+LEGACY_EVAL_FIELD = "eval_every_iterations"
+
+
+def _renamed(config, fields: dict) -> dict:
+    """`fields` with old names (the config class's RENAMED_FIELDS) replaced by current ones."""
+    renames = getattr(type(config), "RENAMED_FIELDS", {})
+    out = {}
+    for name, value in fields.items():
+        new = renames.get(name, name)
+        if new != name and name in fields and new in fields:
+            raise ValueError(f"Config fields {name!r} and {new!r} are the same field "
+                             f"({name!r} is its old name): give only {new!r}")
+        out[new] = value
+    return out
+
+
 def apply_overrides(config, overrides: dict[str, str]):
     """A copy of `config` with fields set from strings (`{"actor_lr": "1e-3"}`).
 
+    Old field names are migrated: renamed fields (`RENAMED_FIELDS`) take their new name, and
+    `eval_every_iterations=k` of a learner that collects in rounds becomes the
+    `eval_every_steps` of k rounds (the other overrides applied first).
+
     Raises:
-      ValueError: an unknown field (listing the known ones) or an unparsable value.
+      ValueError: an unknown field (listing the known ones), an unparsable value, or an old
+        field that cannot be migrated (the message says what to set instead).
     """
+    overrides = _renamed(config, overrides)
+    legacy_eval = overrides.pop(LEGACY_EVAL_FIELD, None)
     hints = typing.get_type_hints(type(config))
     names = [f.name for f in dataclasses.fields(config)]
     values = {}
@@ -175,4 +227,23 @@ def apply_overrides(config, overrides: dict[str, str]):
         if name not in names:
             raise ValueError(f"Unknown config field {name!r}. Fields: {', '.join(names)}")
         values[name] = _parse_value(text, hints[name], name)
-    return dataclasses.replace(config, **values)
+    config = dataclasses.replace(config, **values)
+    if legacy_eval is not None:
+        if "eval_every_steps" in values:
+            raise ValueError("Config fields 'eval_every_iterations' (the old name) and "
+                             "'eval_every_steps' both given: give only eval_every_steps")
+        iterations = _parse_value(legacy_eval, int, LEGACY_EVAL_FIELD)
+        config = dataclasses.replace(
+            config, eval_every_steps=config.eval_every_steps_from_iterations(iterations))
+    return config
+
+
+def migrate_saved(config, saved: dict) -> dict:
+    """A saved `to_dict` (a run directory's `config.json`) in today's field names, so a run
+    written before a rename resumes; `eval_every_iterations` converts with `config`'s round
+    length (a saved run that differs elsewhere still shows up in `diff`)."""
+    saved = _renamed(config, saved)
+    if LEGACY_EVAL_FIELD in saved:
+        iterations = saved.pop(LEGACY_EVAL_FIELD)
+        saved["eval_every_steps"] = config.eval_every_steps_from_iterations(int(iterations))
+    return saved

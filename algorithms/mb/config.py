@@ -8,6 +8,7 @@ given: M = K = 16, a 512x3 ReLU MLP on normalised deltas, Adam 1e-3, random shoo
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from algorithms import mpc
 from rlcore.config import RunConfig, check, check_learning_rates
@@ -16,6 +17,9 @@ from rlcore.config import RunConfig, check, check_learning_rates
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelBasedConfig(RunConfig):
     """The iterative model-based loop: collect with MPC, aggregate, refit the model.
+
+    Renamed fields (migrated from flags and saved runs): learning_rate -> model_lr,
+    eval_every_iterations -> eval_every_steps.
 
     Attributes:
       M: past transitions the model adapts from (the paper's M).
@@ -26,7 +30,7 @@ class ModelBasedConfig(RunConfig):
       cem_iterations, cem_elites: CEM refits and elites per refit.
       discount: discount of predicted rewards inside the planning horizon.
       hidden_sizes: hidden layers of the dynamics MLP.
-      learning_rate: Adam learning rate of the (outer) model loss.
+      model_lr: Adam learning rate of the (outer) model loss.
       batch_size: segments of M + K consecutive transitions per gradient step.
       grad_steps_per_iteration: model gradient steps after each round of collection.
       total_env_steps: env steps over the run (rounded up to whole collection rounds; the
@@ -36,7 +40,8 @@ class ModelBasedConfig(RunConfig):
       exploration_noise: std of Gaussian noise added to MPC actions while collecting, as a
         fraction of half the action range.
       num_eval_envs: test-task episodes per evaluation (planner without noise).
-      eval_every_iterations: collection rounds between evaluations.
+      eval_every_steps: env steps between evaluations, rounded down to whole collection
+        rounds of num_envs * episode_length steps, at least one (the default: every round).
       buffer_trajectories: trajectories kept (None: every one of the run).
       checkpoint_every_evals: evaluations between checkpoints of the whole training state
         (model, optimiser, normaliser, trajectory buffer) when a workdir is given; 0: never.
@@ -51,7 +56,7 @@ class ModelBasedConfig(RunConfig):
     cem_elites: int = 50
     discount: float = 1.0
     hidden_sizes: tuple[int, ...] = (512, 512, 512)
-    learning_rate: float = 1e-3
+    model_lr: float = 1e-3
     batch_size: int = 64
     grad_steps_per_iteration: int = 500
     total_env_steps: int = 40_000
@@ -59,7 +64,7 @@ class ModelBasedConfig(RunConfig):
     episode_length: int | None = None
     exploration_noise: float = 0.1
     num_eval_envs: int = 4
-    eval_every_iterations: int = 1
+    eval_every_steps: int = 1
     buffer_trajectories: int | None = None
     checkpoint_every_evals: int = 1
 
@@ -77,16 +82,24 @@ class ModelBasedConfig(RunConfig):
                   f"{self.cem_elites} elites out of {self.candidates} candidates")
         check(0.0 < self.discount <= 1.0, "discount", "must lie in (0, 1]")
         check(all(h > 0 for h in self.hidden_sizes), "hidden_sizes", "sizes must be > 0")
-        check_learning_rates(self, "learning_rate")
+        check_learning_rates(self, "model_lr")
         check(self.batch_size > 0, "batch_size", "must be > 0")
         check(self.grad_steps_per_iteration > 0, "grad_steps_per_iteration", "must be > 0")
         check(self.exploration_noise >= 0, "exploration_noise", "must be >= 0")
         check(self.num_eval_envs > 0, "num_eval_envs", "must be > 0")
-        check(self.eval_every_iterations > 0, "eval_every_iterations", "must be > 0")
         check(self.buffer_trajectories is None or self.buffer_trajectories >= self.num_envs,
               "buffer_trajectories", "must hold at least one round (num_envs)")
         if self.episode_length is not None:
             self.check_episode_length(self.episode_length)
+
+    RENAMED_FIELDS: ClassVar[dict[str, str]] = {"learning_rate": "model_lr"}
+
+    def eval_every_steps_from_iterations(self, iterations: int) -> int:
+        check(self.episode_length is not None, "eval_every_iterations",
+              "was replaced by eval_every_steps (env steps between evaluations); without "
+              "episode_length the length of a round is the env's: set eval_every_steps to "
+              f"{iterations} * num_envs * the episode length")
+        return iterations * self.num_envs * self.episode_length
 
     def check_episode_length(self, episode_length: int) -> None:
         """The horizon and one M + K window must fit in an episode (ValueError otherwise)."""

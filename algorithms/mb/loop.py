@@ -142,7 +142,7 @@ def make_rollout(env: Env, model: dyn.AdaptiveDynamics, config: ModelBasedConfig
 def make_fit(model: dyn.AdaptiveDynamics, config: ModelBasedConfig) -> Callable:
     """`fit(state, trajectories (B, T, ...), key) -> (state, metrics)`: aggregate, refit the
     normaliser on all data, take `grad_steps_per_iteration` Adam steps on M + K segments."""
-    optimizer = optax.adam(config.learning_rate)
+    optimizer = optax.adam(config.model_lr)
     loss_grad = jax.value_and_grad(model.loss, has_aux=True)
 
     def fit(state: TrainingState, traj: dyn.Context, key: jax.Array):
@@ -187,7 +187,7 @@ def init_state(key: jax.Array, model: dyn.AdaptiveDynamics, config: ModelBasedCo
     params = model.init(key)
     capacity = config.buffer_trajectories or iterations * config.num_envs
     return TrainingState(
-        params=params, opt_state=optax.adam(config.learning_rate).init(params),
+        params=params, opt_state=optax.adam(config.model_lr).init(params),
         normalizer=dyn.identity_normalizer(spec.obs_size, spec.action_size),
         buffer=dyn.buffer_init(capacity, length, spec.obs_size, spec.action_size),
         env_steps=jnp.zeros((), jnp.int32), grad_steps=jnp.zeros((), jnp.int32))
@@ -219,7 +219,8 @@ def make_program(env: Env, model: dyn.AdaptiveDynamics, config: ModelBasedConfig
                  mesh=None, eval_env: Env | None = None) -> Program:
     """Algorithm 1 on `env` (training tasks) as a `Program` for `driver.train`, evaluated on
     `eval_env` (default `make_eval_env(env)`: the held-out "test" tasks where the family has
-    them) after every `eval_every_iterations` rounds and after the last.
+    them) after every `iterations_per_eval` rounds (`eval_every_steps` in whole rounds) and
+    after the last.
 
     A chunk is a `lax.scan` over that many rounds (collect with MPC, then fit); rounds past
     the run's last are skipped. Keys: `run_key` splits into (init, loop); round r draws its
@@ -235,7 +236,7 @@ def make_program(env: Env, model: dyn.AdaptiveDynamics, config: ModelBasedConfig
                          "num_seeds with devices to split seeds.")
     length = episode_length(env, config)
     iterations = num_iterations(config, length)
-    every = config.eval_every_iterations
+    every = config.iterations_per_eval(config.num_envs * length)
     eval_env = eval_env or make_eval_env(env)
     rollout = make_rollout(env, model, config, length)
     eval_rollout = rollout if eval_env is env else make_rollout(eval_env, model, config,

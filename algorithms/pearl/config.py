@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 from algorithms.sac.config import SACFields
 from rlcore.config import RunConfig, check, check_learning_rates
@@ -14,6 +15,8 @@ from rlcore.config import RunConfig, check, check_learning_rates
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Config(SACFields, RunConfig):
     """PEARL hyperparameters. Step counts are env steps per task unless said otherwise.
+    Renamed fields (migrated from flags and saved runs): num_train_steps_per_iteration ->
+    grad_steps_per_iteration, eval_every_iterations -> eval_every_steps.
 
     Task family:
       num_train_tasks: tasks drawn once for meta-training (oyster cheetah-vel: 100).
@@ -57,10 +60,11 @@ class Config(SACFields, RunConfig):
         is still empty), and draw a fresh z from it at every episode start.
       num_envs: parallel envs per collecting task; each phase runs ceil(steps / num_envs)
         vmapped steps.
-      num_train_steps_per_iteration: gradient steps per iteration (oyster: 2000).
+      grad_steps_per_iteration: gradient steps per iteration (oyster's
+        `num_train_steps_per_iteration`: 2000).
       rl_buffer_capacity: transitions the RL buffer of each train task holds (ring).
       total_env_steps: meta-training env steps over all tasks, initial collection included;
-        sets the number of iterations (rounded up to whole chunks of eval_every_iterations).
+        sets the number of iterations (rounded up to whole chunks between evaluations).
         (`RunConfig`'s field, as num_envs, checkpoint_every_evals and episode_length.)
 
     Meta-test and logging:
@@ -68,7 +72,9 @@ class Config(SACFields, RunConfig):
       num_exploration_episodes: the first this many episodes use z ~ prior (oyster's
         `num_exp_traj_eval`, 1; 2 for cheetah-dir, 5 for sparse point robot); episode k after
         them uses z ~ q(z | every transition of episodes 1..k-1).
-      eval_every_iterations: iterations between meta-test evaluations and metric rows.
+      eval_every_steps: env steps between meta-test evaluations and metric rows, rounded
+        down to whole iterations of `env_steps_per_iteration`, at least one (the default:
+        every 5 iterations of oyster's collection sizes).
       checkpoint_every_evals: evaluations between checkpoints (0 disables checkpoints).
       episode_length: time limit in env steps (None: the env's spec).
     """
@@ -94,13 +100,13 @@ class Config(SACFields, RunConfig):
     num_steps_prior: int = 400
     num_steps_posterior: int = 0
     num_extra_rl_steps_posterior: int = 600
-    num_train_steps_per_iteration: int = 2000
+    grad_steps_per_iteration: int = 2000
     rl_buffer_capacity: int = 20_000
     total_env_steps: int = 1_000_000
 
     num_eval_episodes: int = 3
     num_exploration_episodes: int = 1
-    eval_every_iterations: int = 5
+    eval_every_steps: int = 25_000
 
     def __post_init__(self):
         super().__post_init__()  # SACFields, then RunConfig
@@ -125,8 +131,7 @@ class Config(SACFields, RunConfig):
         check(self.num_steps_prior + self.num_steps_posterior > 0, "num_steps_prior",
               "num_steps_prior + num_steps_posterior must be > 0: the encoder buffer of a task "
               "is cleared when it is sampled and must be refilled")
-        check(self.num_train_steps_per_iteration > 0, "num_train_steps_per_iteration",
-              "must be > 0")
+        check(self.grad_steps_per_iteration > 0, "grad_steps_per_iteration", "must be > 0")
         check(self.rl_buffer_capacity >= self.batch_size, "rl_buffer_capacity",
               f"must be >= batch_size ({self.batch_size})")
         largest_phase = max(self.steps_per_phase(n) for n in (
@@ -141,7 +146,6 @@ class Config(SACFields, RunConfig):
         check(self.num_eval_episodes > self.num_exploration_episodes, "num_eval_episodes",
               f"must exceed num_exploration_episodes ({self.num_exploration_episodes}): "
               "exploration episodes with z from the prior, then posterior episodes")
-        check(self.eval_every_iterations > 0, "eval_every_iterations", "must be > 0")
 
     # ------------------------------------------------------------------ derived sizes
     def steps_per_phase(self, steps: int) -> int:
@@ -171,6 +175,17 @@ class Config(SACFields, RunConfig):
         return max(1, math.ceil(remaining / self.env_steps_per_iteration))
 
     @property
+    def iterations_per_chunk(self) -> int:
+        """Iterations between meta-tests (see `eval_every_steps`)."""
+        return self.iterations_per_eval(self.env_steps_per_iteration)
+
+    @property
     def num_evals(self) -> int:
-        """Chunks of `eval_every_iterations` iterations, each followed by a meta-test."""
-        return math.ceil(self.num_iterations / self.eval_every_iterations)
+        """Chunks of `iterations_per_chunk` iterations, each followed by a meta-test."""
+        return math.ceil(self.num_iterations / self.iterations_per_chunk)
+
+    RENAMED_FIELDS: ClassVar[dict[str, str]] = {
+        "num_train_steps_per_iteration": "grad_steps_per_iteration"}
+
+    def eval_every_steps_from_iterations(self, iterations: int) -> int:
+        return iterations * self.env_steps_per_iteration

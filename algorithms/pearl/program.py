@@ -1,5 +1,5 @@
 """PEARL's meta-training as a `Program` for `driver.train`: tasks, initial collection,
-chunks of `eval_every_iterations` meta-training iterations, meta-test on held-out tasks.
+chunks of `iterations_per_chunk` meta-training iterations, meta-test on held-out tasks.
 
     result = driver.train("pearl", env, config, seed=0, workdir=None)
 
@@ -84,7 +84,7 @@ def make_program(env: Env, config: Config, mesh=None) -> Program:
 
     def chunk(meta_state):
         return jax.lax.scan(fns.iteration, meta_state, None,
-                            length=config.eval_every_iterations)
+                            length=config.iterations_per_chunk)
 
     def evaluate(meta_state, run_key, eval_index):
         key_eval = jax.random.split(run_key, 4)[3]
@@ -97,6 +97,6 @@ def make_program(env: Env, config: Config, mesh=None) -> Program:
         policy_params=lambda meta_state: pearl_train.policy_params(meta_state.training_state),
         env_steps=lambda meta_state: meta_state.training_state.env_steps,
         num_chunks=config.num_evals,
-        env_steps_per_chunk=config.eval_every_iterations * config.env_steps_per_iteration,
-        grad_steps_per_chunk=config.eval_every_iterations * config.num_train_steps_per_iteration,
+        env_steps_per_chunk=config.iterations_per_chunk * config.env_steps_per_iteration,
+        grad_steps_per_chunk=config.iterations_per_chunk * config.grad_steps_per_iteration,
         progress_metrics=("meta_test/return_prior", "meta_test/return_posterior"))

@@ -9,7 +9,7 @@
 The iteration (paper algorithm 1, oyster's `meta_train`) samples `num_tasks_sample` train
 tasks, clears their encoder buffers, collects with z from the prior (both buffers), with z from
 the posterior (both buffers) and with z from the posterior again (RL buffer only), then takes
-`num_train_steps_per_iteration` gradient steps, each on `meta_batch` tasks. All tasks of a
+`grad_steps_per_iteration` gradient steps, each on `meta_batch` tasks. All tasks of a
 phase are collected in one vmapped batch; steps and gradient steps are `lax.scan`s.
 """
 
@@ -284,7 +284,7 @@ def make_meta_functions(env: Env, config: Config) -> MetaFunctions:
             return update(ts, sample_meta_batch(ts, task_ids, key_batch), key_update)
 
         ts, metrics = jax.lax.scan(
-            one_update, ts, jax.random.split(key_updates, config.num_train_steps_per_iteration))
+            one_update, ts, jax.random.split(key_updates, config.grad_steps_per_iteration))
         metrics = jax.tree.map(jnp.mean, metrics)
         for name in stats[0]:
             metrics[name] = sum(s[name] for s in stats)

@@ -24,8 +24,8 @@ ADAPTATION_CONFIG = dict(
     hidden_sizes=(64, 64), context_size=32, batch_size=64, meta_batch=8,
     num_initial_steps=120, num_tasks_sample=4, num_steps_prior=60,
     num_extra_rl_steps_posterior=60, num_envs=2, discount=0.9, reward_scale=10.0,
-    num_train_steps_per_iteration=200, rl_buffer_capacity=4000, actor_lr=1e-3,
-    critic_lr=1e-3, encoder_lr=1e-3, alpha_lr=1e-3, eval_every_iterations=5,
+    grad_steps_per_iteration=200, rl_buffer_capacity=4000, actor_lr=1e-3,
+    critic_lr=1e-3, encoder_lr=1e-3, alpha_lr=1e-3, eval_every_steps=5 * 480,
     checkpoint_every_evals=0)
 
 

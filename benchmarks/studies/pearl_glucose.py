@@ -41,8 +41,8 @@ PERCENT = ("tir", "tbr70", "tbr54", "tar180")
 def train_run(seed: int, quick: bool) -> str:
     """The seed's run directory, trained now if it has no policy yet."""
     workdir = os.path.join(RUN_DIR, f"quick_seed_{seed}" if quick else f"seed_{seed}")
-    extra = (["--steps=20000", "--config.num_train_steps_per_iteration=200",
-              "--config.eval_every_iterations=1", "--eval_days=2"] if quick
+    extra = (["--steps=20000", "--config.grad_steps_per_iteration=200",
+              "--config.eval_every_steps=1", "--eval_days=2"] if quick
              else [f"--eval_days={NUM_CHAINS}"])
     return run_dir.train_if_missing(workdir, "--preset=ap_pearl", f"--seed={seed}", *extra)
 

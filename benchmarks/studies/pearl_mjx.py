@@ -35,8 +35,8 @@ CPU_CONFIG = dict(
     num_train_tasks=20, num_test_tasks=10, encoder_hidden_sizes=(64, 64),
     hidden_sizes=(128, 128), context_size=100, batch_size=128, meta_batch=8,
     num_initial_steps=400, num_tasks_sample=4, num_steps_prior=400,
-    num_extra_rl_steps_posterior=400, num_envs=2, num_train_steps_per_iteration=800,
-    rl_buffer_capacity=20000, eval_every_iterations=2, checkpoint_every_evals=0,
+    num_extra_rl_steps_posterior=400, num_envs=2, grad_steps_per_iteration=800,
+    rl_buffer_capacity=20000, eval_every_steps=2 * 3200, checkpoint_every_evals=0,
     num_eval_episodes=3, num_exploration_episodes=2)
 KL_WEIGHT = {"mjx/cheetah-vel": 0.1, "mjx/ant-goal": 1.0}  # the paper's
 BUDGET = {"mjx/cheetah-vel": 60_000, "mjx/ant-goal": 60_000}

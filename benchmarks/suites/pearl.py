@@ -42,7 +42,7 @@ def measure(env, config, label: str) -> dict:
     collect_rate = config.num_tasks_sample * config.steps_per_phase(steps) / collect_s
 
     # Gradient steps alone.
-    num_updates = config.num_train_steps_per_iteration
+    num_updates = config.grad_steps_per_iteration
 
     def updates(ts, key):
         def one(ts, key_step):
@@ -67,7 +67,7 @@ def measure(env, config, label: str) -> dict:
             "meta_batch": config.meta_batch, "batch": config.batch_size,
             "context": config.context_size, "hidden": "x".join(map(str, config.hidden_sizes)),
             "env_steps_per_iteration": config.env_steps_per_iteration,
-            "grad_steps_per_iteration": config.num_train_steps_per_iteration,
+            "grad_steps_per_iteration": config.grad_steps_per_iteration,
             "unit": "env steps/s", "device": device_name()}
 
 
@@ -83,16 +83,16 @@ def run_suite(quick: bool = False) -> list[dict]:
     # one iteration each) so the run is about throughput, not learning.
     base = pearl.Config(num_train_tasks=8, num_test_tasks=2, num_initial_steps=200,
                         num_tasks_sample=4, num_steps_prior=400, num_extra_rl_steps_posterior=600,
-                        context_size=100, num_train_steps_per_iteration=100,
-                        rl_buffer_capacity=2000, eval_every_iterations=1,
+                        context_size=100, grad_steps_per_iteration=100,
+                        rl_buffer_capacity=2000, eval_every_steps=4 * 1000,
                         checkpoint_every_evals=0, num_eval_episodes=2,
                         total_env_steps=8 * 200 + 2 * 4 * 1000)
     if quick:
         small = dict(hidden_sizes=(64, 64), encoder_hidden_sizes=(64,), batch_size=64,
-                     meta_batch=4, context_size=32, num_train_steps_per_iteration=20,
+                     meta_batch=4, context_size=32, grad_steps_per_iteration=20,
                      num_steps_prior=100, num_extra_rl_steps_posterior=100,
                      num_initial_steps=100, total_env_steps=8 * 100 + 2 * 4 * 200,
-                     episode_length=100)
+                     episode_length=100, eval_every_steps=4 * 200)
         settings = [("quick, 1 env per task", dataclasses.replace(base, **small))]
     else:
         settings = [("oyster sizes, 1 env per task", base),

@@ -25,7 +25,7 @@ EVAL_METRICS = ("eval/return", "eval/model_error_adapted", "eval/model_error_una
 def test_tiny_run_logs_eval_metrics_every_evaluation(name):
     algo = algorithms.get(name)
     extra = {"gru_size": 8} if name == "rebal" else {}
-    config = algo.Config(total_env_steps=3 * 2 * 20, eval_every_iterations=2, **TINY, **extra)
+    config = algo.Config(total_env_steps=3 * 2 * 20, eval_every_steps=2 * 2 * 20, **TINY, **extra)
     result = driver.train(algo, LinearGainFamily(episode_length=20), config, seed=0)
     # Three rounds of 2 episodes x 20 steps; evaluations after rounds 2 and 3 (the last).
     assert [row["step"] for row in result.metrics] == [80.0, 120.0]
@@ -41,7 +41,7 @@ def test_mb_plans_better_than_random_actions_and_resumes(tmp_path):
     env = LinearGainFamily(episode_length=30, fixed_gain=(1.0, -1.0))  # one linear system
     config = algorithms.get("mb").Config(
         M=4, K=4, horizon=4, candidates=128, hidden_sizes=(32, 32), batch_size=32,
-        grad_steps_per_iteration=150, learning_rate=3e-3, total_env_steps=3 * 4 * 30,
+        grad_steps_per_iteration=150, model_lr=3e-3, total_env_steps=3 * 4 * 30,
         num_envs=4, num_eval_envs=4, exploration_noise=0.0)
     workdir = str(tmp_path / "mb")
     result = driver.train("mb", env, config, seed=0, workdir=workdir)

@@ -6,6 +6,7 @@ formula, permutation invariance on a real encoder network. Meta-training behavio
 adaptation, posterior concentration) is in test_pearl_learning.py.
 """
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -87,7 +88,7 @@ def test_product_of_gaussians_variance_floor_mask_and_running_sums():
 CONFIG = pearl.Config(num_train_tasks=4, num_test_tasks=2, encoder_hidden_sizes=(16,),
                       hidden_sizes=(16,), context_size=8, batch_size=8, meta_batch=2,
                       num_initial_steps=20, num_tasks_sample=2, num_steps_prior=20,
-                      num_extra_rl_steps_posterior=20, num_train_steps_per_iteration=2,
+                      num_extra_rl_steps_posterior=20, grad_steps_per_iteration=2,
                       rl_buffer_capacity=100, total_env_steps=200)
 SPEC = PointGoal().spec
 
@@ -231,7 +232,7 @@ def test_update_moves_the_encoder_by_the_critic_and_kl_gradient_only():
     (dict(rl_buffer_capacity=10), "rl_buffer_capacity"),
 ])
 def test_bad_config_is_rejected_naming_the_field(overrides, field):
-    kwargs = {f.name: getattr(CONFIG, f.name) for f in CONFIG.__dataclass_fields__.values()}
+    kwargs = {f.name: getattr(CONFIG, f.name) for f in dataclasses.fields(CONFIG)}
     with pytest.raises(ValueError, match=field):
         pearl.Config(**{**kwargs, **overrides})
 

@@ -26,8 +26,8 @@ CONFIG = pearl.Config(
     hidden_sizes=(64, 64), context_size=32, batch_size=64, meta_batch=8,
     num_initial_steps=100, num_tasks_sample=4, num_steps_prior=40,
     num_extra_rl_steps_posterior=40, num_envs=2, discount=0.9, reward_scale=10.0,
-    num_train_steps_per_iteration=200, rl_buffer_capacity=2000, actor_lr=1e-3, critic_lr=1e-3,
-    encoder_lr=1e-3, alpha_lr=1e-3, total_env_steps=2000 + 10 * 1600, eval_every_iterations=5,
+    grad_steps_per_iteration=200, rl_buffer_capacity=2000, actor_lr=1e-3, critic_lr=1e-3,
+    encoder_lr=1e-3, alpha_lr=1e-3, total_env_steps=2000 + 10 * 1600, eval_every_steps=5 * 320,
     checkpoint_every_evals=0)
 
 

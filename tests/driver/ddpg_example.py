@@ -25,7 +25,8 @@ from rlcore.targets import polyak
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Config(OffPolicyConfig):
     hidden_sizes: tuple[int, ...] = (64, 64)
-    learning_rate: float = 1e-3
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
     discount: float = 0.99
     tau: float = 0.005
     exploration_std: float = 0.1  # of the normalised action, [-1, 1]
@@ -44,7 +45,7 @@ def make_learner(config: Config, spec) -> loop.Learner:
     policy_net = make_policy_network(spec.obs_size, spec.action_size, config.hidden_sizes)
     q_net = make_q_network(spec.obs_size, spec.action_size, config.hidden_sizes, 1)
     low, high = jnp.asarray(spec.action_low), jnp.asarray(spec.action_high)
-    optimizer = optax.adam(config.learning_rate)
+    optimizers = {"policy": optax.adam(config.actor_lr), "q": optax.adam(config.critic_lr)}
 
     def act(policy_params, obs):  # tanh-squashed, rescaled to the env's box
         return low + (jnp.tanh(policy_net.apply(policy_params, obs)) + 1) * (high - low) / 2
@@ -54,7 +55,7 @@ def make_learner(config: Config, spec) -> loop.Learner:
         nets = {"policy": policy_net.init(key_policy), "q": q_net.init(key_q)}
         params = dict(nets, target_policy=nets["policy"], target_q=nets["q"])
         buffer, normalizer = loop.init_buffers(config, spec.obs_size, spec.action_size)
-        return TrainingState(params=params, opt_state={k: optimizer.init(v) for k, v in
+        return TrainingState(params=params, opt_state={k: optimizers[k].init(v) for k, v in
                                                        nets.items()},
                              buffer=buffer, normalizer=normalizer,
                              env_steps=jnp.zeros((), jnp.int32))
@@ -73,10 +74,10 @@ def make_learner(config: Config, spec) -> loop.Learner:
         del key
         p, opt = state.params, state.opt_state
         q_loss, q_grads = jax.value_and_grad(critic_loss)(p["q"], p, batch)
-        q_updates, q_opt = optimizer.update(q_grads, opt["q"])
+        q_updates, q_opt = optimizers["q"].update(q_grads, opt["q"])
         q_params = optax.apply_updates(p["q"], q_updates)
         pi_loss, pi_grads = jax.value_and_grad(actor_loss)(p["policy"], q_params, batch)
-        pi_updates, pi_opt = optimizer.update(pi_grads, opt["policy"])
+        pi_updates, pi_opt = optimizers["policy"].update(pi_grads, opt["policy"])
         policy_params = optax.apply_updates(p["policy"], pi_updates)
         params = {"policy": policy_params, "q": q_params,
                   "target_policy": polyak(p["target_policy"], policy_params, config.tau),

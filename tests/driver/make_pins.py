@@ -77,8 +77,8 @@ def run(name: str) -> dict:
             num_train_tasks=3, num_test_tasks=2, hidden_sizes=(8,), encoder_hidden_sizes=(8,),
             context_size=4, batch_size=8, meta_batch=2, num_initial_steps=20,
             num_tasks_sample=2, num_steps_prior=10, num_steps_posterior=10,
-            num_extra_rl_steps_posterior=10, num_train_steps_per_iteration=4,
-            rl_buffer_capacity=64, num_eval_episodes=2, eval_every_iterations=2,
+            num_extra_rl_steps_posterior=10, grad_steps_per_iteration=4,
+            rl_buffer_capacity=64, num_eval_episodes=2, eval_every_steps=2 * 60,
             total_env_steps=60 + 4 * 60, checkpoint_every_evals=0)
     elif name == "grbal":
         from linear_gain_env import LinearGainFamily
@@ -87,7 +87,7 @@ def run(name: str) -> dict:
         config = grbal.Config(M=4, K=4, horizon=3, candidates=16, hidden_sizes=(8,),
                               batch_size=8, grad_steps_per_iteration=5, num_envs=2,
                               num_eval_envs=2, total_env_steps=3 * 2 * 20,
-                              eval_every_iterations=2, checkpoint_every_evals=0)
+                              eval_every_steps=2 * 2 * 20, checkpoint_every_evals=0)
     else:
         raise ValueError(name)
     result = driver.train(algo, env, config, seed=3, progress=False)

@@ -31,9 +31,9 @@ def test_a_new_algorithm_trains_checkpoints_and_resumes(tmp_path):
     again = driver.train(algo, env, CONFIG, seed=0, workdir=str(tmp_path), progress=False)
     assert [r["eval/return"] for r in again.metrics] == [r["eval/return"]
                                                          for r in result.metrics]
-    with pytest.raises(ValueError, match="learning_rate"):
+    with pytest.raises(ValueError, match="critic_lr"):
         driver.train(algo, env, ddpg_example.Config(**{**CONFIG.__dict__,
-                                                       "learning_rate": 1e-2}),
+                                                       "critic_lr": 1e-2}),
                      workdir=str(tmp_path), progress=False)
 
 

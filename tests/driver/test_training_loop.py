@@ -15,6 +15,7 @@ from algorithms import off_policy, sac
 from driver import runs
 from envs.wrappers import Wrapper
 from rlcore import checkpoint
+from rlcore.config import to_dict
 
 TINY = sac.Config(total_env_steps=600, num_envs=2, batch_size=16, replay_capacity=1000,
                   warmup_steps=50, learning_starts=50, eval_every_steps=100, num_eval_envs=2,
@@ -110,10 +111,28 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
 
 def test_resume_with_other_config_names_fields(tmp_path):
     workdir = str(tmp_path / "run")
-    assert not runs.check_workdir_config(workdir, {"actor_lr": 3e-4, "batch_size": 16})
-    assert runs.check_workdir_config(workdir, {"actor_lr": 3e-4, "batch_size": 16})
+    assert not runs.check_workdir_config(workdir, TINY, {"actor_lr": 3e-4, "batch_size": 16})
+    assert runs.check_workdir_config(workdir, TINY, {"actor_lr": 3e-4, "batch_size": 16})
     with pytest.raises(ValueError, match="actor_lr: saved=0.0003 now=0.001"):
-        runs.check_workdir_config(workdir, {"actor_lr": 1e-3, "batch_size": 16})
+        runs.check_workdir_config(workdir, TINY, {"actor_lr": 1e-3, "batch_size": 16})
+
+
+def test_a_run_saved_under_old_field_names_resumes(tmp_path):
+    # A model-based run directory written when the fields were learning_rate and
+    # eval_every_iterations resumes under model_lr and eval_every_steps.
+    from algorithms import mb
+
+    config = mb.Config(episode_length=40, num_envs=2, eval_every_steps=3 * 2 * 40)
+    now = dict(to_dict(config), algo="mb")
+    old = {("learning_rate" if k == "model_lr" else k): v for k, v in now.items()
+           if k != "eval_every_steps"}
+    workdir = tmp_path / "old"
+    workdir.mkdir()
+    checkpoint.save_json(str(workdir / "config.json"), dict(old, eval_every_iterations=3))
+    assert runs.check_workdir_config(str(workdir), config, now)
+    with pytest.raises(ValueError, match="eval_every_steps: saved=240 now=160"):
+        runs.check_workdir_config(str(workdir), config,
+                                  dict(now, eval_every_steps=160))
 
 
 def test_corrupt_latest_checkpoint_falls_back(tmp_path, capsys):
