@@ -26,6 +26,7 @@ flags.DEFINE_integer("seed0", 0, "First training seed.")
 flags.DEFINE_integer("days", 20, "Held-out meal days per patient for each seed's report.")
 flags.DEFINE_integer("eval_seed", 1000, "Seed of the held-out days (not a training seed).")
 flags.DEFINE_multi_string("override", [], "config overrides field=value (after the preset).")
+flags.DEFINE_multi_string("env_arg", [], "env arguments key=value (after the preset's).")
 flags.DEFINE_string("outdir", "benchmarks", "Where the json goes.")
 flags.DEFINE_string("workdir", None, "Run directory of the training (checkpoints, curves).")
 FLAGS = flags.FLAGS
@@ -55,7 +56,11 @@ def main(argv):
         overrides[name] = value
     overrides["select_best_eval"] = "false"  # final policies only
     config = config_lib.apply_overrides(algo.Config(), overrides)
-    env = envs.make(preset.env, **preset.env_args)
+    env_args = dict(preset.env_args)
+    for item in FLAGS.env_arg:
+        name, _, value = item.partition("=")
+        env_args[name] = _env_value(value)
+    env = envs.make(preset.env, **env_args)
     seeds = list(range(FLAGS.seed0, FLAGS.seed0 + FLAGS.num_seeds))
     start = time.perf_counter()
     result = driver.train(algo, env, config, seeds=seeds, workdir=FLAGS.workdir, progress=True)
@@ -76,7 +81,7 @@ def main(argv):
         rows.append(row)
     summary = {m: stats.summarize(np.array([r[m] for r in rows]))
                for m in (*METRICS, "alpha", "best_train_eval_tir")}
-    out = {"preset": FLAGS.preset, "overrides": overrides, "seeds": seeds,
+    out = {"preset": FLAGS.preset, "overrides": overrides, "env_args": env_args, "seeds": seeds,
            "days": FLAGS.days, "eval_seed": FLAGS.eval_seed, "train_wall_s": train_s,
            "device": str(jax.devices()[0].platform), "rows": rows, "summary": summary}
     os.makedirs(FLAGS.outdir, exist_ok=True)
@@ -85,6 +90,16 @@ def main(argv):
         json.dump(out, f, indent=1)
     print(markdown(out))
     print(f"Wrote {path}")
+
+
+def _env_value(text: str):
+    """An env argument from its flag text: a number where it parses as one, else the text."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _pct(x: float) -> str:

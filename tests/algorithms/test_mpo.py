@@ -20,6 +20,7 @@ import envs
 from algorithms import mpo
 from algorithms.mpo import losses
 from algorithms.mpo.train import init_duals
+from envs import wrappers
 from rlcore.networks import FeedForwardNetwork
 from rlcore.types import Transition
 
@@ -329,13 +330,23 @@ def test_launch_train_rejects_bad_mpo_field_with_exit_2(flag, field):
     assert field in out.stderr
 
 
-def test_trains_on_a_glucose_env_with_its_asymmetric_action_bounds():
-    """glucose actions live in [0, max U/h] (not symmetric like pendulum's): every action
-    MPO takes, stochastic or deterministic, lies in the env's bounds, and a tiny run's
-    metrics are finite."""
-    env = envs.make("glucose/adult#001", max_action_u_per_h=6.0)
-    low, high = env.spec.action_low, env.spec.action_high
-    assert low[0] == 0.0 and high[0] == 6.0
+class InsulinLikeBox(wrappers.Wrapper):
+    """The pendulum behind an action box like the glucose env's, [0, 6] (U/h there): not
+    symmetric about zero."""
+
+    @property
+    def spec(self):
+        return dataclasses.replace(self.env.spec, action_low=(0.0,), action_high=(6.0,))
+
+    def step(self, state, action):
+        return self.env.step(state, action * 2.0 / 3.0 - 2.0)  # [0, 6] onto [-2, 2]
+
+
+def test_trains_on_an_asymmetric_action_box():
+    """Actions living in [0, max] (the glucose env's insulin rates), not symmetric like the
+    pendulum's: every action MPO takes, stochastic or deterministic, lies in the env's bounds,
+    and a tiny run's metrics are finite."""
+    env = InsulinLikeBox(envs.make("classic/pendulum"))
     config = mpo.Config(total_env_steps=256, num_envs=4, batch_size=16, replay_capacity=512,
                         warmup_steps=64, learning_starts=64, eval_every_steps=96,
                         num_eval_envs=2, hidden_sizes=(16, 16), num_samples=4,

@@ -9,7 +9,8 @@ import driver
 import envs
 from algorithms import mpo
 
-pytestmark = pytest.mark.slow  # a learning test: .ci/run runs these as their own step
+# A learning test: .ci/run runs these in its second step, the long ones on one xdist worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("long_learning")]
 
 # The default MPO settings (acme's: epsilon 0.1, per-dimension mean KL 2.5e-3, dual lr 1e-2,
 # 20 samples, targets every 100 steps; but covariance KL 1e-3 and duals 10 / 10 / 10 where

@@ -8,7 +8,8 @@ import driver
 import envs
 from algorithms import sac
 
-pytestmark = pytest.mark.slow  # a learning test: .ci/run runs these as their own step
+# A learning test: .ci/run runs these in its second step, the long ones on one xdist worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("long_learning")]
 
 # 4 envs, one gradient step per two env steps; earlier measurement: about -170 at 13k steps.
 CONFIG = sac.Config(total_env_steps=20_000, num_envs=4, batch_size=256, replay_capacity=30_000,

@@ -2,7 +2,9 @@
 PEARL and GrBAL gives bit-identical metrics rows (every metric but the timing ones) and final
 policy parameters to `pins.json`, written by `make_pins.py` on the code before the refactor;
 `launch.train --num_seeds` / `--devices` runs likewise against `pins_cli.json` (three
-launch.train processes: marked slow).
+launch.train processes: marked slow). The pins hold at XLA's default optimisation, so they run
+in .ci/run's second step (`full_opt`); run alone under the default suite's lowered level, each
+goes to a fresh, fully optimised interpreter.
 
 A deliberate change of an algorithm's numbers regenerates the pins (see make_pins.py) in the
 same commit, saying why.
@@ -16,7 +18,7 @@ import sys
 
 import pytest
 
-from tests.driver.make_pins import ALGOS, CLI_PINS, CLI_RUNS, PINS, ROOT, run_cli
+from tests.driver.make_pins import ALGOS, CLI_PINS, CLI_RUNS, PINS, ROOT, run, run_cli
 
 MAKE_PINS = os.path.join(ROOT, "tests", "driver", "make_pins.py")
 
@@ -39,10 +41,13 @@ def _load(path):
 
 
 def _run_fully_optimised(name):
-    """`run(name)` in a fresh interpreter with XLA's default optimisation (the pins' build),
-    whatever the test process's XLA flags (tests/conftest.py lowers them)."""
+    """`run(name)` with XLA's default optimisation (the pins' build): in this process when it
+    has it (.ci/run's second step), else in a fresh interpreter without the lowered level
+    that tests/conftest.py sets for the default selection."""
     flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
                      if not f.startswith("--xla_backend_optimization_level"))
+    if flags == os.environ.get("XLA_FLAGS", "").strip():
+        return json.loads(json.dumps(run(name)))
     proc = subprocess.run([sys.executable, MAKE_PINS, "--one", name], cwd=ROOT,
                           capture_output=True, text=True, timeout=900,
                           env=dict(os.environ, XLA_FLAGS=flags, PYTHONPATH=ROOT))
@@ -51,6 +56,7 @@ def _run_fully_optimised(name):
     return json.loads(line[3:])
 
 
+@pytest.mark.full_opt  # the pins' build: .ci/run's second step runs these in-process
 @pytest.mark.parametrize("name", ALGOS)
 def test_metrics_rows_and_params_are_bit_identical_to_the_pins(name):
     pinned = _load(PINS)[name]

@@ -67,6 +67,7 @@ def test_summary_row_by_hand():
 
 
 @pytest.mark.slow  # timing: flaky on a loaded machine; figures in benchmarks/seeds.md
+@pytest.mark.xdist_group("long_learning")  # beside a learning test, not two of them
 def test_eight_seeds_in_one_jit_take_less_than_three_times_one_seed():
     """The issue's criterion, wall time of whole runs (compile included, reported apart).
 

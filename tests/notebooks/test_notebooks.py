@@ -15,6 +15,7 @@ notebook's wall time and its kernel's CPU time are printed and written to `timin
 from __future__ import annotations
 
 import base64
+import fcntl
 import io
 import json
 import os
@@ -99,10 +100,13 @@ def test_notebook_runs_fast_and_plots(path, tmp_path_factory):
                 cpu_s = float(output["text"].split("cpu_s=")[1].split()[0])
         nbformat.write(nb, outdir / path.name)
         timing_path = outdir.parent / "timing.json"
-        timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-        timing[path.stem] = {"wall_s": round(elapsed, 1), "kernel_cpu_s": cpu_s,
-                             "mode": env_mode}
-        timing_path.write_text(json.dumps(timing, indent=2))
+        # Two xdist workers may finish together: read-modify-write under a lock.
+        with open(outdir.parent / "timing.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+            timing[path.stem] = {"wall_s": round(elapsed, 1), "kernel_cpu_s": cpu_s,
+                                 "mode": env_mode}
+            timing_path.write_text(json.dumps(timing, indent=2))
         print(f"{path.name}: {elapsed:.0f} s wall, {cpu_s} s kernel CPU ({env_mode} mode), "
               f"outputs in {outdir}", file=sys.stderr)
     assert elapsed < TIMEOUT_S, f"{path.name} took {elapsed:.0f} s (budget {TIMEOUT_S:.0f} s)"
