@@ -26,6 +26,7 @@ flags.DEFINE_integer("seed0", 0, "First training seed.")
 flags.DEFINE_integer("days", 20, "Held-out meal days per patient for each seed's report.")
 flags.DEFINE_integer("eval_seed", 1000, "Seed of the held-out days (not a training seed).")
 flags.DEFINE_multi_string("override", [], "config overrides field=value (after the preset).")
+flags.DEFINE_string("algo", None, "An algorithm instead of the preset's (its config fields).")
 flags.DEFINE_multi_string("env_arg", [], "env arguments key=value (after the preset's).")
 flags.DEFINE_string("outdir", "benchmarks", "Where the json goes.")
 flags.DEFINE_string("workdir", None, "Run directory of the training (checkpoints, curves).")
@@ -49,7 +50,7 @@ def main(argv):
     from rlcore import stats
 
     preset = presets.get(FLAGS.preset)
-    algo = algorithms.get(preset.algo)
+    algo = algorithms.get(FLAGS.algo or preset.algo)
     overrides = dict(preset.config)
     for item in FLAGS.override:
         name, _, value = item.partition("=")
@@ -81,7 +82,8 @@ def main(argv):
         rows.append(row)
     summary = {m: stats.summarize(np.array([r[m] for r in rows]))
                for m in (*METRICS, "alpha", "best_train_eval_tir")}
-    out = {"preset": FLAGS.preset, "overrides": overrides, "env_args": env_args, "seeds": seeds,
+    out = {"preset": FLAGS.preset, "algo": FLAGS.algo or preset.algo, "overrides": overrides,
+           "env_args": env_args, "seeds": seeds,
            "days": FLAGS.days, "eval_seed": FLAGS.eval_seed, "train_wall_s": train_s,
            "device": str(jax.devices()[0].platform), "rows": rows, "summary": summary}
     os.makedirs(FLAGS.outdir, exist_ok=True)

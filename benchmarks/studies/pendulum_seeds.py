@@ -76,8 +76,8 @@ def main():
                               "summary": stats.summarize(np.asarray(final)),
                               "training_eval_return": curves, "train_wall_s": wall}
         print(name, [round(x) for x in final], curves, f"{wall:.0f} s", flush=True)
-    with open(os.path.join(DIR, "pendulum_seeds.json"), "w") as f:
-        json.dump(out, f, indent=1)
+        with open(os.path.join(DIR, "pendulum_seeds.json"), "w") as f:  # after each algorithm
+            json.dump(out, f, indent=1)
     print(markdown(out))
 
 

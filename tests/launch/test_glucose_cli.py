@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -25,6 +27,7 @@ def test_evaluate_bad_inputs_exit_2(tmp_path):
     assert out.returncode == 2 and "artificial_pancreas" in out.stderr
 
 
+@pytest.mark.slow  # two subprocesses, ~2 min of glucose compiles: .ci/run's second step
 def test_train_tiny_agent_then_evaluate_its_run_directory(tmp_path):
     workdir = str(tmp_path / "ap")
     out = _run("launch.train", "--preset=artificial_pancreas", f"--workdir={workdir}",
