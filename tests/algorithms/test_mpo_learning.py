@@ -24,9 +24,11 @@ CONFIG = mpo.Config(total_env_steps=20_000, num_envs=4, batch_size=256, replay_c
 
 
 def test_mpo_solves_pendulum_within_30k_steps():
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     result = driver.train(mpo, envs.make("classic/pendulum"), CONFIG, seed=0, progress=False)
-    minutes = (time.perf_counter() - start) / 60
+    # The budget is the run's own cost: wall time, or this process's CPU time when another
+    # xdist worker shares the cores (.ci/run's second step), whichever is smaller.
+    minutes = min(time.perf_counter() - start, time.process_time() - start_cpu) / 60
     returns = [round(row["eval/return"]) for row in result.metrics]
     assert result.metrics[-1]["step"] <= 30_000
     # A random policy scores about -1,200; the swing-up solved scores about -150.
