@@ -57,10 +57,7 @@ def main(argv):
         overrides[name] = value
     overrides["select_best_eval"] = "false"  # final policies only
     config = config_lib.apply_overrides(algo.Config(), overrides)
-    env_args = dict(preset.env_args)
-    for item in FLAGS.env_arg:
-        name, _, value = item.partition("=")
-        env_args[name] = _env_value(value)
+    env_args = {**preset.env_args, **presets.parse_env_args(FLAGS.env_arg)}
     env = envs.make(preset.env, **env_args)
     seeds = list(range(FLAGS.seed0, FLAGS.seed0 + FLAGS.num_seeds))
     start = time.perf_counter()
@@ -92,16 +89,6 @@ def main(argv):
         json.dump(out, f, indent=1)
     print(markdown(out))
     print(f"Wrote {path}")
-
-
-def _env_value(text: str):
-    """An env argument from its flag text: a number where it parses as one, else the text."""
-    for parse in (int, float):
-        try:
-            return parse(text)
-        except ValueError:
-            pass
-    return text
 
 
 def _pct(x: float) -> str:

@@ -9,6 +9,7 @@ Flags given on the command line override a preset's values (`--steps`, `--config
 
 from __future__ import annotations
 
+import ast
 from typing import NamedTuple
 
 
@@ -77,3 +78,22 @@ def get(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}. Presets: {', '.join(sorted(PRESETS))}")
     return PRESETS[name]
+
+
+def parse_env_args(items: list[str]) -> dict:
+    """`["k=v", ...]` -> `{k: value}`; values are Python literals where they parse, else strings.
+
+    Raises:
+      ValueError: an item without `=`.
+    """
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--env_arg needs key=value, got {item!r}.")
+        key, text = item.split("=", 1)
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        out[key.strip()] = value
+    return out

@@ -13,7 +13,6 @@ Unknown algorithms, environments or fields exit with code 2 and list the choices
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import os
 import sys
@@ -112,25 +111,6 @@ def build_config(config_cls, overrides: dict[str, str], explicit: dict[str, str]
     return apply_overrides(config_cls(), overrides), overrides
 
 
-def parse_env_args(items: list[str]) -> dict:
-    """`["k=v", ...]` -> `{k: value}`; values are Python literals where they parse, else strings.
-
-    Raises:
-      ValueError: an item without `=`.
-    """
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--env_arg needs key=value, got {item!r}.")
-        key, text = item.split("=", 1)
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        out[key.strip()] = value
-    return out
-
-
 def train_algo(env, config):
     """`driver.train` with the run's flags: one program for every algorithm, seed count and
     device count."""
@@ -149,6 +129,7 @@ def main(argv, config_cls):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     import envs
+    from launch import presets
     from rlcore.checkpoint import save_json
     from rlcore.report import print_eval_table
 
@@ -156,7 +137,7 @@ def main(argv, config_cls):
                 if name.startswith("config.") and FLAGS[name].value is not None}
     overrides = {}
     try:
-        env_args = parse_env_args(FLAGS.env_arg)
+        env_args = presets.parse_env_args(FLAGS.env_arg)
     except ValueError as err:
         _usage_error(str(err))
     if FLAGS.resume:
@@ -167,8 +148,6 @@ def main(argv, config_cls):
         overrides = saved.get("config_overrides", {})
         env_args = {**saved.get("env_args", {}), **env_args}
     elif FLAGS.preset:
-        from launch import presets
-
         preset = presets.get(FLAGS.preset)
         if not FLAGS["env"].present:
             FLAGS.env = preset.env

@@ -200,7 +200,7 @@ def _renamed(config, fields: dict) -> dict:
     out = {}
     for name, value in fields.items():
         new = renames.get(name, name)
-        if new != name and name in fields and new in fields:
+        if new != name and new in fields:
             raise ValueError(f"Config fields {name!r} and {new!r} are the same field "
                              f"({name!r} is its old name): give only {new!r}")
         out[new] = value
