@@ -3,8 +3,9 @@
     python -m benchmarks.studies.pendulum_seeds [--steps=30000] [--num_seeds=5]
 
 Each algorithm trains seeds 0..N-1 as one vmapped program (`driver.train(..., seeds=...)`)
-with the settings of its learning test (`tests/algorithms/test_{sac,mpo}_learning.py`) for
-`--steps` env steps; every seed's **final** policy then runs 20 episodes from start states
+with the settings its learning test had until 2026-12-03 (SAC 256 x 256 networks; MPO
+128 x 128, learning rates 3e-4; the tests now run smaller, faster configs) for `--steps` env
+steps; every seed's **final** policy then runs 20 episodes from start states
 drawn from a stream no training evaluation used (key 1000). Reports each seed's mean return,
 the interquartile mean over seeds with its 95% bootstrap interval (`rlcore.stats`), and the
 training evaluations' deterministic return per seed (to see whether it falls during training).

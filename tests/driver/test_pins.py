@@ -1,8 +1,8 @@
 """Behaviour pinned across refactors: a short fixed-seed run of SAC, MPO, Lagrangian SAC,
 PEARL and GrBAL gives bit-identical metrics rows (every metric but the timing ones) and final
 policy parameters to `pins.json`, written by `make_pins.py` on the code before the refactor;
-`launch.train --num_seeds` / `--devices` runs likewise against `pins_cli.json` (three
-launch.train processes: marked slow). The pins hold at XLA's default optimisation, so they run
+`launch.train --num_seeds=2 --devices=2` likewise against `pins_cli.json` (a launch.train
+process: marked slow). The pins hold at XLA's default optimisation, so they run
 in .ci/run's second step (`full_opt`); run alone under the default suite's lowered level, each
 goes to a fresh, fully optimised interpreter.
 
@@ -69,7 +69,7 @@ def test_metrics_rows_and_params_are_bit_identical_to_the_pins(name):
     assert got["selected_env_steps"] == pinned["selected_env_steps"]
 
 
-@pytest.mark.slow  # three launch.train processes with two host devices
+@pytest.mark.slow  # a launch.train process with two host devices
 @pytest.mark.skipif(not os.path.exists(CLI_PINS), reason="no pins_cli.json")
 @pytest.mark.parametrize("name", CLI_RUNS)
 def test_launch_seeds_and_devices_rows_are_bit_identical_to_the_pins(name):
