@@ -18,7 +18,9 @@ from algorithms.pearl import encoder as enc
 from rlcore.types import Transition
 from tests.algorithms.pearl_toy_env import PointGoal
 
-pytestmark = pytest.mark.slow  # a learning test: .ci/run runs these as their own step
+# A learning test (.ci/run's second step). One xdist group: the module's trained fixture is
+# built once, not once on each worker (about 2.5 min each).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pearl_learning")]
 
 ENV = PointGoal()
 CONFIG = pearl.Config(
