@@ -1,5 +1,5 @@
 """SAC learns Pendulum-v1 (`classic/pendulum`) in 17k env steps, 1k of them random warm-up: a tiny
-config (64 x 64 networks, about 75 s on one core), so a wrong update fails here within CI's
+config (64 x 64 networks, about 40-75 s), so a wrong update fails here within CI's
 budget. The issue's 5-seed bar (every seed >= -300 within 30k steps, final policies on held-out
 starts) is the benchmark `python -m benchmarks.studies.pendulum_seeds`, not a test."""
 
