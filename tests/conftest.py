@@ -19,7 +19,7 @@ import tempfile
 
 import jax
 
-OPT_FLAG = "--xla_backend_optimization_level=0"
+from tests.xla_flags import with_lowered_opt
 
 
 def pytest_configure(config):
@@ -28,8 +28,8 @@ def pytest_configure(config):
     wants_full_opt = (os.environ.get("JAXRL_TEST_FULL_OPT") == "1"
                       or any(f"not {m}" not in markexpr and m in markexpr
                              for m in ("slow", "full_opt", "notebooks")))
-    if not wants_full_opt and OPT_FLAG not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + OPT_FLAG).strip()
+    if not wants_full_opt:
+        os.environ["XLA_FLAGS"] = with_lowered_opt(os.environ.get("XLA_FLAGS", ""))
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                           os.path.join(tempfile.gettempdir(), "jaxrl_test_compilation_cache"))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")

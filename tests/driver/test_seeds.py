@@ -14,6 +14,7 @@ import pytest
 import driver
 import envs
 from algorithms import sac
+from tests.xla_flags import with_lowered_opt
 
 TINY = sac.Config(total_env_steps=160, num_envs=4, batch_size=16, replay_capacity=256,
                   warmup_steps=32, learning_starts=32, eval_every_steps=64, num_eval_envs=2,
@@ -141,6 +142,7 @@ SEEDS_ON_DEVICES = textwrap.dedent("""
     import envs
     import driver
     from algorithms import sac
+from tests.xla_flags import with_lowered_opt
     from tests.driver.test_seeds import TINY
 
     assert jax.device_count() == 4, jax.devices()
@@ -170,8 +172,7 @@ def test_seeds_split_across_four_host_devices_match_one_device():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     # Compared at a tolerance, not bit for bit: XLA's lowered level, a third less compile time.
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=root,
-               XLA_FLAGS="--xla_force_host_platform_device_count=4 "
-                         "--xla_backend_optimization_level=0")
+               XLA_FLAGS=with_lowered_opt("--xla_force_host_platform_device_count=4"))
     proc = subprocess.run([sys.executable, "-c", SEEDS_ON_DEVICES], env=env, cwd=root,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

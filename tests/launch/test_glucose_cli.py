@@ -8,18 +8,15 @@ import sys
 
 import pytest
 
+from tests.xla_flags import with_lowered_opt
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-# The subprocesses' time is XLA compilation of tiny programs, and nothing here is compared bit
-# for bit: they compile at the lowered level (tests/conftest.py) even in .ci/run's optimised
-# second step, about a third less compile time.
-LOWERED_OPT = "--xla_backend_optimization_level=0"
-
-
 def _run(module, *args, timeout=600):
-    flags = os.environ.get("XLA_FLAGS", "")
-    env = dict(os.environ, XLA_FLAGS=flags if LOWERED_OPT in flags else f"{flags} {LOWERED_OPT}")
+    # The subprocesses' time is XLA compilation of tiny programs, and nothing here is compared
+    # bit for bit: the lowered level even in .ci/run's optimised second step.
+    env = dict(os.environ, XLA_FLAGS=with_lowered_opt(os.environ.get("XLA_FLAGS", "")))
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 

@@ -10,7 +10,7 @@ plot. Every `image/png` output is saved as
 `<NOTEBOOK_OUTPUT_DIR or tmp>/<notebook>/cell<NN>_<k>.png` and must decode to an image with
 more than one distinct pixel value. The executed notebook is written beside its images; each
 notebook's wall time and its kernel's CPU time are printed and written to `timing.json`.
-In fast mode the kernels compile at XLA's lowered optimisation level (`LOWERED_OPT`).
+In fast mode the kernels compile at XLA's lowered optimisation level (`tests/xla_flags.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import time
 
 import pytest
 
+from tests.xla_flags import with_lowered_opt
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "colabs").glob("*.ipynb"))
 # A hard guard against a hung notebook; the issue's 4-minute budget is measured (timing.json)
@@ -33,10 +35,6 @@ NOTEBOOKS = sorted((ROOT / "colabs").glob("*.ipynb"))
 TIMEOUT_S = float(os.environ.get("NOTEBOOK_TIMEOUT_S", "600"))
 # Appended to each run: the kernel's CPU time (all threads, XLA's compiler included), a measure
 # that does not depend on what else the machine runs (wall time on a shared CPU does).
-# Fast mode's time is XLA compilation of tiny budgets, so its kernels compile at XLA's lowered
-# level (as the default suite, tests/conftest.py): about a third less time, the same cells and
-# plots; JAXRL_NOTEBOOK_FULL_OPT=1 keeps the default level, which full mode always has.
-LOWERED_OPT = "--xla_backend_optimization_level=0"
 CPU_PROBE = ("import resource\n"
              "_u = resource.getrusage(resource.RUSAGE_SELF)\n"
              "print(f'cpu_s={_u.ru_utime + _u.ru_stime:.1f}')")
@@ -89,11 +87,11 @@ def test_notebook_runs_fast_and_plots(path, tmp_path_factory, monkeypatch):
     outdir = output_dir(tmp_path_factory) / path.stem
     outdir.mkdir(parents=True, exist_ok=True)
     env_mode = os.environ.setdefault("JAXRL_NOTEBOOK_MODE", "fast")
-    flags = os.environ.get("XLA_FLAGS", "")
-    if (env_mode == "fast" and os.environ.get("JAXRL_NOTEBOOK_FULL_OPT") != "1"
-            and LOWERED_OPT not in flags):
-        # The kernel inherits this process's environment when it starts.
-        monkeypatch.setenv("XLA_FLAGS", f"{flags} {LOWERED_OPT}".strip())
+    if env_mode == "fast" and os.environ.get("JAXRL_NOTEBOOK_FULL_OPT") != "1":
+        # Fast mode's time is XLA compilation of tiny budgets: the kernel (which inherits this
+        # process's environment when it starts) compiles at the lowered level, about a third
+        # less time, the same cells and plots. JAXRL_NOTEBOOK_FULL_OPT=1 keeps the default.
+        monkeypatch.setenv("XLA_FLAGS", with_lowered_opt(os.environ.get("XLA_FLAGS", "")))
     client = nbclient.NotebookClient(
         nb, timeout=int(TIMEOUT_S), kernel_name="python3",
         resources={"metadata": {"path": str(outdir)}})  # cwd of the kernel: runs/ go here
