@@ -142,7 +142,6 @@ SEEDS_ON_DEVICES = textwrap.dedent("""
     import envs
     import driver
     from algorithms import sac
-from tests.xla_flags import with_lowered_opt
     from tests.driver.test_seeds import TINY
 
     assert jax.device_count() == 4, jax.devices()
