@@ -4,13 +4,26 @@
     python -m launch.evaluate --controller=all --env=glucose/all --days=20
     python -m launch.evaluate --workdir=runs/ap               # the trained agent + baselines
     python -m launch.evaluate --workdir=runs/ap --si_scale=0.7   # robustness: -30% sensitivity
+    python -m launch.evaluate --workdir=runs/ap --scenario=runs/ap/meals.csv   # replay the days
 
-Every patient of the env's group runs N random meal days (`--days`, seeds fixed by `--seed`),
-sensor noise on, each controller on the same days. Prints a table per patient and per group
-of `envs.glucose.metrics.summary` (on blood glucose) and writes `evaluation.json`
-(`{"groups": {group: {controller: summary}}, "patients": {name: {controller: summary}}}`),
-an AGP plot per controller and one day's trace per controller into the run directory (or
-`--outdir`). Unknown names and run directories without a policy exit with code 2.
+Every patient of the env's group runs N meal days (`--days`; random days drawn from `--seed`,
+or the days of a `--scenario` file), sensor noise on, each controller on the same days. With
+`--workdir` the days and seed default to the run's final report (`launch.train --eval_days
+--eval_seed`), so both give the same numbers. Prints a table per group (median of its
+patients) and per patient of `envs.glucose.metrics.summary` on blood glucose, and writes:
+
+    evaluation.json   {"patients": {name: {controller: summary}}, "groups": {group:
+                      {controller: summary of medians + "iqr"}}, "settings": {...}} (the
+                      summary keys: `envs.glucose.evaluation`; settings: env, days, seed,
+                      scenario, sensor, pump, robustness, env_config)
+    metrics_<controller>.csv, traces/<controller>/<patient>.csv, meals.csv
+                      (`envs.glucose.exports`; meals.csv replays the days with --scenario)
+    agp.png, day_<controller>.png, agp_report/<controller>_<patient>.png (the first
+    controller's AGP page per patient, on CGM), cvga.png
+
+into the run directory (or `--outdir`); robustness, sensor and scenario flags write to
+`<outdir>/robustness/<flag=value...>/` instead. Unknown names, run directories without a policy
+and impossible settings exit with code 2 before any simulation.
 """
 
 from __future__ import annotations
@@ -28,15 +41,24 @@ def _define_flags() -> None:
     """Defined at launch, not at import: `launch.train` imports this module for
     `report_agent` and has flags of the same names."""
     flags.DEFINE_string("workdir", None, "A training run directory: evaluates its agent.")
-    flags.DEFINE_list("controller", [], "Baselines: basal_bolus, basal_only, pid, or 'all'. With "
-                      "--workdir all baselines run beside the agent unless this is given.")
-    flags.DEFINE_string("env", None, "glucose env (patient or group); default: the run's env, "
-                        "else glucose/adults.")
-    flags.DEFINE_integer("days", 20, "Random meal days per patient.")
-    flags.DEFINE_integer("seed", 1000, "Seed of the meal days and sensor noise (held out from "
-                         "training seeds by default).")
-    flags.DEFINE_string("outdir", None, "Where json and plots go (default: --workdir, else "
-                        "runs/evaluate).")
+    from envs.glucose import controllers
+    from launch import choices
+
+    flags.DEFINE_list("controller", [], f"Baselines: {', '.join(controllers.NAMES)}, or 'all'. "
+                      "With --workdir all baselines run beside the agent unless this is given.")
+    flags.DEFINE_string("env", None, "glucose env (patient or group): "
+                        + choices.envs_text("glucose/") + "; default: the run's env, else "
+                        "glucose/adults.")
+    flags.DEFINE_integer("days", None, "Meal days per patient (default: a run's --eval_days, "
+                         "else the scenario's days, else 20).")
+    flags.DEFINE_integer("seed", None, "Seed of the meal days and sensor noise (default: a run's "
+                         "--eval_seed, else 1000; held out from training seeds).")
+    flags.DEFINE_string("outdir", None, "Where json, CSVs and plots go (default: --workdir, else "
+                        "runs/evaluate). Robustness settings and scenarios write to their own "
+                        "subdirectory of it, never over the nominal evaluation.")
+    flags.DEFINE_string("scenario", None, "A meal scenario CSV (envs/glucose/scenario.py), e.g. "
+                        "an evaluation's meals.csv: replays its days instead of random ones.")
+    flags.DEFINE_bool("sensor_noise", True, "CGM noise (false: CGM = subcutaneous glucose).")
     flags.DEFINE_float("si_scale", 1.0, "Insulin-sensitivity multiplier (0.7 / 1.3: +-30%).")
     flags.DEFINE_bool("circadian", False, "Daily insulin-sensitivity profile and dawn phenomenon.")
     flags.DEFINE_float("meal_scale", 1.0, "Meal size multiplier (1.5: meals 50% larger).")
@@ -58,15 +80,38 @@ def _usage_error(message: str) -> None:
     sys.exit(2)
 
 
+# Env fields that make an evaluation a robustness test rather than the nominal one.
+ROBUSTNESS_FIELDS = ("si_scale", "si_profile_24h", "dawn_egp_mg_kg_min", "meal_scale",
+                     "meal_skip_prob", "meal_delay_min", "init_glucose_mg_dl")
+_ROBUSTNESS_FLAGS = ("si_scale", "circadian", "meal_scale", "meal_skip_prob", "meal_delay_min",
+                     "sensor", "sensor_noise", "scenario")
+
+
 def scenario_args() -> dict:
-    """Env overrides of the robustness flags."""
+    """Env overrides of the robustness, sensor and scenario flags."""
     args = {"si_scale": FLAGS.si_scale, "meal_scale": FLAGS.meal_scale,
-            "meal_skip_prob": FLAGS.meal_skip_prob, "meal_delay_min": FLAGS.meal_delay_min}
+            "meal_skip_prob": FLAGS.meal_skip_prob, "meal_delay_min": FLAGS.meal_delay_min,
+            "sensor_noise": FLAGS.sensor_noise}
     if FLAGS.circadian:
         args.update(si_profile_24h=CIRCADIAN_SI_PROFILE, dawn_egp_mg_kg_min=CIRCADIAN_DAWN_EGP)
     if FLAGS.sensor:
         args["sensor"] = FLAGS.sensor
+    if FLAGS.scenario:
+        args["scenario"] = FLAGS.scenario
     return args
+
+
+def result_dir(base: str) -> str:
+    """`base` for the nominal evaluation; `base/robustness/<flag=value_...>` when a robustness,
+    sensor or scenario flag departs from its default, so nothing overwrites a nominal result."""
+    parts = []
+    for name in _ROBUSTNESS_FLAGS:
+        flag = FLAGS[name]
+        if flag.value != flag.default:
+            value = os.path.splitext(os.path.basename(flag.value))[0] if name == "scenario" \
+                else flag.value
+            parts.append(f"{name}={value}".lower())
+    return os.path.join(base, "robustness", "_".join(parts)) if parts else base
 
 
 def print_tables(evaluation: dict) -> str:
@@ -86,38 +131,87 @@ def print_tables(evaluation: dict) -> str:
 
     headers = ["", "controller"] + [f"{c} %" if c in percent else c for c in columns]
     text = "\n\n".join([
-        format_table(headers, rows(evaluation["groups"]), title="== per group =="),
+        format_table(headers, rows(evaluation["groups"]),
+                     title="== per group (median of its patients) =="),
         format_table(headers, rows(evaluation["patients"]), title="== per patient ==")])
     print(text)
     return text
 
 
 def run_and_report(env, controllers: dict, days: int, seed: int, outdir: str,
-                   return_traces: bool = False):
-    """Evaluates, prints the tables, writes evaluation.json and the plots; returns the dict
-    (and the traces with `return_traces`)."""
-    import numpy as np
-
-    from envs.glucose import evaluation, plots
+                   return_traces: bool = False, settings: dict | None = None):
+    """Evaluates, prints the tables, writes evaluation.json, the CSV exports and the plots;
+    returns the dict (and the traces with `return_traces`)."""
+    from envs.glucose import evaluation, exports
     from rlcore.checkpoint import save_json
 
     result, traces = evaluation.evaluate(env, controllers, days, seed)
     os.makedirs(outdir, exist_ok=True)
-    result["settings"] = {"env": env.spec.name, "days": days, "seed": seed,
-                          "env_config": {k: v for k, v in vars(env.config).items()}}
+    first = next(iter(traces))
+    used = evaluation.used_scenario(env, traces[first], days)
+    meals_path = exports.write_meals(outdir, used)
+    result["settings"] = {**evaluation_settings(env, days, seed), **(settings or {}),
+                          "meals_csv": os.path.basename(meals_path)}
     save_json(os.path.join(outdir, "evaluation.json"), result)
     print_tables(result)
-    agp = plots.plot_agp({c: t["bg"] for c, t in traces.items()}, env.dt_min,
-                         os.path.join(outdir, "agp.png"), title=env.spec.name,
-                         start_hour=env.config.start_hour)
-    first = env.config.patients[0]
+    for name, trace in traces.items():
+        exports.write_traces(outdir, name, env.config.patients, trace, days, env.dt_min,
+                             env.config.start_hour)
+        exports.write_metrics(outdir, name, {p: by_controller[name] for p, by_controller
+                                             in result["patients"].items()})
+    write_plots(env, result, traces, outdir)
+    print(f"Wrote {os.path.join(outdir, 'evaluation.json')}, metrics_*.csv, traces/, "
+          f"meals.csv and the plots ({days} day(s) per patient).")
+    return (result, traces) if return_traces else result
+
+
+def evaluation_settings(env, days: int, seed: int) -> dict:
+    """What an evaluation ran on, for `evaluation.json`: enough to rerun it."""
+    config = dict(vars(env.config))
+    scenario = config.pop("scenario")
+    return {"env": env.spec.name, "days": days, "seed": seed,
+            "scenario": None if scenario is None else {
+                "source": scenario.source, "num_days": scenario.num_days},
+            "sensor": env.config.sensor, "sensor_noise": env.config.sensor_noise,
+            "pump": env.config.pump, "robustness": {k: config[k] for k in ROBUSTNESS_FIELDS},
+            "env_config": config}
+
+
+def write_plots(env, result: dict, traces: dict, outdir: str) -> None:
+    """AGP (all controllers), one day per controller, the first controller's per-patient AGP
+    report pages (on CGM) and the CVGA of every controller (a point per patient)."""
+    import numpy as np
+
+    from envs.glucose import metrics, plots
+
+    cfg, days = env.config, result["settings"]["days"]
+    plots.plot_agp({c: t["bg"] for c, t in traces.items()}, env.dt_min,
+                   os.path.join(outdir, "agp.png"), title=env.spec.name,
+                   start_hour=cfg.start_hour)
     for name, t in traces.items():
         plots.plot_day(t["bg"][0], t["cgm"][0], t["insulin_u_per_h"][0], t["meal_g"][0],
                        env.dt_min, os.path.join(outdir, f"day_{name}.png"),
-                       title=f"{first}, day 1: {name}", start_hour=env.config.start_hour)
-    print(f"Wrote {os.path.join(outdir, 'evaluation.json')}, {agp} and day_*.png "
-          f"({np.asarray(traces[next(iter(traces))]['bg']).shape[0]} patient-days each).")
-    return (result, traces) if return_traces else result
+                       title=f"{cfg.patients[0]}, day 1: {name}", start_hour=cfg.start_hour)
+    first = next(iter(traces))
+    os.makedirs(os.path.join(outdir, "agp_report"), exist_ok=True)
+    cgm = np.asarray(traces[first]["cgm"]).reshape(env.num_patients, days, -1)
+    for i, patient in enumerate(cfg.patients):
+        plots.plot_agp_report(cgm[i], env.dt_min,
+                              os.path.join(outdir, "agp_report", f"{first}_{patient}.png"),
+                              title=f"{patient}: {first} (CGM, {days} days)",
+                              start_hour=cfg.start_hour, stats=_cgm_stats(
+                                  result["patients"][patient][first]))
+    points = {}
+    for name, t in traces.items():
+        x, y = metrics.cvga_point(np.asarray(t["bg"]).reshape(env.num_patients, -1))
+        points[name] = (np.asarray(x), np.asarray(y))
+    plots.plot_cvga(points, os.path.join(outdir, "cvga.png"),
+                    title=f"{env.spec.name}: CVGA (blood glucose, a point per patient)")
+
+
+def _cgm_stats(summary: dict) -> dict:
+    """The CGM half of a patient's summary, unprefixed (the AGP page is on CGM)."""
+    return {k[len("cgm_"):]: v for k, v in summary.items() if k.startswith("cgm_")}
 
 
 def baselines(names, dt_min: float) -> dict:
@@ -130,13 +224,15 @@ def baselines(names, dt_min: float) -> dict:
 
 def report_agent(env, policy, params, days: int, seed: int, workdir: str | None,
                  agent_name: str = "agent", baseline_names=("all",)) -> dict:
-    """The trained agent beside the baselines on the same days (end of `launch.train`)."""
+    """The trained agent beside the baselines on the same days (end of `launch.train`, and
+    `launch.evaluate --workdir`: the same days and seed give the same numbers)."""
     from envs.glucose import evaluation
 
     controllers = {agent_name: evaluation.policy_controller(policy, params),
                    **baselines(list(baseline_names), env.dt_min)}
     outdir = workdir or os.path.join("runs", "evaluate")
-    result, traces = run_and_report(env, controllers, days, seed, outdir, return_traces=True)
+    result, traces = run_and_report(env, controllers, days, seed, outdir, return_traces=True,
+                                    settings={"agent": agent_name})
     explain_day(env, params, traces[agent_name], outdir, agent_name)
     return result
 
@@ -165,7 +261,7 @@ def explain_day(env, params, trace: dict, outdir: str, agent_name: str) -> str |
 
 
 def load_agent(workdir: str, env_args: dict):
-    """(env, policy, params, algo name) of a training run directory."""
+    """(env, policy, params, algo name, saved flags) of a training run directory."""
     import jax
 
     import algorithms
@@ -182,7 +278,7 @@ def load_agent(workdir: str, env_args: dict):
     env = envs.make(FLAGS.env or saved["env"], **{**saved.get("env_args", {}), **env_args})
     template = algo.policy_params(algo.init(jax.random.key(0), config, env.spec))
     params = restore_policy(workdir, template)
-    return env, algo.make_policy(config, env.spec), params, saved["algo"]
+    return env, algo.make_policy(config, env.spec), params, saved["algo"], saved
 
 
 def main(argv):
@@ -194,23 +290,34 @@ def main(argv):
                                   or FLAGS.env not in envs.names()):
         groups = [n for n in envs.names() if n.startswith("glucose/")]
         _usage_error(f"unknown glucose env {FLAGS.env!r}. Choices: {', '.join(groups)}")
-    if FLAGS.days < 1:
-        _usage_error("--days must be >= 1.")
+    if FLAGS.days is not None and FLAGS.days < 1:
+        _usage_error(f"--days must be >= 1, got {FLAGS.days}.")
+    if not FLAGS.workdir and not FLAGS.controller:
+        _usage_error("give --workdir=RUN (a trained agent) or --controller=NAME[,NAME].")
     try:
         if FLAGS.workdir:
-            env, policy, params, algo_name = load_agent(FLAGS.workdir, scenario_args())
-            report_agent(env, policy, params, FLAGS.days, FLAGS.seed,
-                         FLAGS.outdir or FLAGS.workdir, agent_name=algo_name,
+            env, policy, params, algo_name, saved = load_agent(FLAGS.workdir, scenario_args())
+            days, seed = _days_and_seed(env, saved)
+            report_agent(env, policy, params, days, seed,
+                         result_dir(FLAGS.outdir or FLAGS.workdir), agent_name=algo_name,
                          baseline_names=FLAGS.controller or ["all"])
             return
-        if not FLAGS.controller:
-            _usage_error("give --workdir=RUN (a trained agent) or --controller=NAME[,NAME].")
         env = envs.make(FLAGS.env or "glucose/adults", **scenario_args())
         controllers = baselines(FLAGS.controller, env.dt_min)
     except (FileNotFoundError, ValueError) as err:
         _usage_error(str(err))
-    run_and_report(env, controllers, FLAGS.days, FLAGS.seed,
-                   FLAGS.outdir or os.path.join("runs", "evaluate"))
+    days, seed = _days_and_seed(env, {})
+    run_and_report(env, controllers, days, seed,
+                   result_dir(FLAGS.outdir or os.path.join("runs", "evaluate")))
+
+
+def _days_and_seed(env, saved: dict) -> tuple[int, int]:
+    """--days / --seed, else the run's final-report settings, else the scenario's days / 20
+    and the held-out seed 1000."""
+    days = FLAGS.days or (env.scenario_days if FLAGS.scenario else None) or saved.get(
+        "eval_days") or 20
+    seed = FLAGS.seed if FLAGS.seed is not None else saved.get("eval_seed", 1000)
+    return days, seed
 
 
 def run():

@@ -19,19 +19,22 @@ import sys
 
 from absl import app, flags, logging
 
+from launch import choices
+
 FLAGS = flags.FLAGS
 DEFAULT_ALGO = "sac"
 DEFAULT_ENV = "classic/pendulum"
 
-flags.DEFINE_string("algo", DEFAULT_ALGO, "Algorithm: one of algorithms.available().")
-flags.DEFINE_string("env", DEFAULT_ENV, "Environment name, see envs.names().")
+flags.DEFINE_string("algo", DEFAULT_ALGO, "Algorithm: " + choices.algorithms_text() + ".")
+flags.DEFINE_string("env", DEFAULT_ENV, "Environment, by family: " + choices.envs_text() + ".")
 flags.DEFINE_integer("seed", 0, "Root seed of the run.")
 flags.DEFINE_integer("steps", None, "Total env steps (config.total_env_steps).")
 flags.DEFINE_integer("num_envs", None, "Parallel training envs (config.num_envs).")
 flags.DEFINE_string("workdir", None, "Run directory: flags, metrics, checkpoints, plots.")
 flags.DEFINE_bool("resume", False, "Continue the run in --workdir with its saved flags.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
-flags.DEFINE_string("preset", None, "A named preset of launch/presets.py (algo, env, config).")
+flags.DEFINE_string("preset", None, "A named preset of launch/presets.py (algo, env, config): "
+                    + choices.presets_text() + ".")
 flags.DEFINE_multi_string("env_arg", [], "Env keyword override key=value (repeatable).")
 flags.DEFINE_integer("devices", None, "Split the work across this many devices: the seeds with "
                      "--num_seeds > 1, else (off-policy algorithms) envs, replay and batches.")
@@ -41,9 +44,11 @@ flags.DEFINE_integer("eval_seed", 1000, "Glucose envs: seed of the final report'
                      "sensor noise, a stream apart from the run's own evaluations (drawn from "
                      "--seed, and the only days select_best_eval selects on).")
 flags.DEFINE_integer("eval_days", 5, "Glucose envs: meal days per patient in the final "
-                     "evaluation against the baselines.")
+                     "evaluation against the baselines (`launch.evaluate --workdir` uses the "
+                     "same days and seed unless told otherwise).")
 
-_FLAG_NAMES = ("algo", "env", "seed", "steps", "num_envs", "preset", "devices", "num_seeds")
+_FLAG_NAMES = ("algo", "env", "seed", "steps", "num_envs", "preset", "devices", "num_seeds",
+               "eval_seed", "eval_days")
 
 
 def _usage_error(message: str) -> None:

@@ -48,9 +48,11 @@ def print_eval_table(history: list[dict[str, float]], title: str = "evaluation")
 
 
 def plot_learning_curves(history: list[dict[str, float]], workdir: str,
-                         names: tuple[str, ...] = ("eval/return", "eval/cost",
-                                                   "train/episode_return", "train/alpha")) -> str:
-    """Saves `<workdir>/learning_curves.png` with the named metrics against env steps."""
+                         names: tuple[str, ...] = ("eval/return", "eval/cost", "eval/tir",
+                                                   "eval/tbr70", "train/episode_return",
+                                                   "train/alpha")) -> str:
+    """Saves `<workdir>/learning_curves.png` with the named metrics against env steps (those
+    the run has: `eval/tir` and `eval/tbr70` are the glucose envs' time in / below range)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -54,6 +54,7 @@ from envs.base import EnvBase, EnvSpec, State
 from envs.glucose import meals as meals_lib
 from envs.glucose import metrics, patient, population
 from envs.glucose import pump as pump_lib
+from envs.glucose import scenario as scenario_lib
 from envs.glucose import sensor as sensor_lib
 
 IOB_TAU_MIN = 55.0
@@ -83,6 +84,9 @@ class GlucoseConfig:
       si_scale: insulin-sensitivity multiplier; si_profile_24h: 24 hourly multipliers or None.
       dawn_egp_mg_kg_min: peak extra glucose production at 06:00 (0: no dawn phenomenon).
       init_glucose_mg_dl: None (the table's steady state) or a (low, high) uniform range.
+      scenario: None (random meal days) or fixed meal days: a `scenario.Scenario`, the path of
+        a scenario CSV (`envs.glucose.scenario`) or `(minute, carbs g)` pairs for every
+        patient. An episode replays scenario day `d` (drawn per reset, or given to `reset`).
     """
 
     patients: tuple[str, ...] = ("adult#001",)
@@ -105,8 +109,13 @@ class GlucoseConfig:
     si_profile_24h: tuple[float, ...] | None = None
     dawn_egp_mg_kg_min: float = 0.0
     init_glucose_mg_dl: tuple[float, float] | None = None
+    scenario: scenario_lib.Scenario | None = None
 
     def __post_init__(self):
+        if isinstance(self.scenario, str):
+            object.__setattr__(self, "scenario", scenario_lib.read_csv(self.scenario))
+        elif self.scenario is not None and not isinstance(self.scenario, scenario_lib.Scenario):
+            object.__setattr__(self, "scenario", scenario_lib.from_pairs(self.scenario))
         if not self.patients:
             raise ValueError("patients: give at least one patient name.")
         for name in self.patients:
@@ -131,6 +140,10 @@ class GlucoseConfig:
             lo, hi = self.init_glucose_mg_dl
             if not 40 < lo <= hi < 600:
                 raise ValueError("init_glucose_mg_dl must be a range inside (40, 600).")
+        if self.scenario is not None:
+            if self.meal_skip_prob:
+                raise ValueError("meal_skip_prob applies to random meal days, not to a scenario.")
+            self.scenario.dense(self.patients)  # every patient must have its meals
 
     @property
     def dt_min(self) -> float:
@@ -176,6 +189,10 @@ class GlucoseEnv(EnvBase):
         self.meal_days = int(math.ceil(config.episode_days + config.start_hour / 24.0))
         self.max_episode_steps = int(
             (self.meal_days * patient.MINUTES_PER_DAY - config.start_hour * 60.0) // self.dt_min)
+        self.scenario_days = 0 if config.scenario is None else config.scenario.num_days
+        if config.scenario is not None:
+            minute, carbs = config.scenario.dense(config.patients)
+            self._scenario_minute, self._scenario_carbs = jnp.asarray(minute), jnp.asarray(carbs)
         obs_size = 2 * config.history + 3 + int(config.announce_meals)
         self.spec = EnvSpec(name=name, obs_size=obs_size, action_size=1, action_low=(0.0,),
                             action_high=(float(config.max_action_u_per_h),), dt=self.dt_min,
@@ -205,7 +222,9 @@ class GlucoseEnv(EnvBase):
                          dawn_egp_mg_kg_min=jnp.float32(c.dawn_egp_mg_kg_min))
 
     # ------------------------------------------------------------------ contract
-    def reset(self, key: jax.Array, task: Any = None) -> State:
+    def reset(self, key: jax.Array, task: Any = None, scenario_day: Any = None) -> State:
+        """The contract's reset; with a scenario, `scenario_day` picks the day the episode
+        starts on (default: drawn uniformly from the key)."""
         c = self.config
         key_task, key_glucose, key_meals, key_sensor = jax.random.split(key, 4)
         if task is None:
@@ -221,9 +240,12 @@ class GlucoseEnv(EnvBase):
         params = self._episode_params(index, key_glucose)
         start_min = c.start_hour * 60.0
         pstate = patient.initial_state(params, start_min)
-        meal_plan = meals_lib.random_day_meals(
-            key_meals, self.meal_days, start_min, c.meal_scale, c.meal_skip_prob,
-            c.meal_delay_min)
+        if c.scenario is None:
+            meal_plan = meals_lib.random_day_meals(
+                key_meals, self.meal_days, start_min, c.meal_scale, c.meal_skip_prob,
+                c.meal_delay_min)
+        else:
+            meal_plan = self._scenario_meals(index, key_meals, scenario_day)
         sensor_state = sensor_lib.init(self.sensor_params, key_sensor)
         cgm, sensor_state = self._measure(params, pstate, sensor_state)
         therapy = self._therapy[index]
@@ -308,6 +330,22 @@ class GlucoseEnv(EnvBase):
         return groups
 
     # ------------------------------------------------------------------ pieces
+    def _scenario_meals(self, index, key, scenario_day) -> meals_lib.Meals:
+        """The scenario's meals for the `meal_days` days from `scenario_day` on (wrapping
+        after its last day), in episode minutes; meals before the start hour are dropped."""
+        c = self.config
+        if scenario_day is None:
+            scenario_day = jax.random.randint(key, (), 0, self.scenario_days)
+        days = (jnp.asarray(scenario_day, jnp.int32) + jnp.arange(self.meal_days)) % (
+            self.scenario_days)
+        minute = self._scenario_minute[index][days]  # (meal_days, M)
+        carbs = self._scenario_carbs[index][days] * c.meal_scale
+        offset = jnp.arange(self.meal_days, dtype=jnp.float32)[:, None] * patient.MINUTES_PER_DAY
+        time = offset + minute + c.meal_delay_min - c.start_hour * 60.0
+        carbs = jnp.where(time >= 0, carbs, 0.0)
+        return meals_lib.Meals(time_min=time.reshape(-1).astype(jnp.float32),
+                               carbs_g=carbs.reshape(-1).astype(jnp.float32))
+
     def _measure(self, params, pstate, sensor_state):
         gs_mg_dl = patient.subcutaneous_glucose(params, pstate)
         if self.config.sensor_noise:

@@ -2,8 +2,15 @@
 
 Every controller sees the same days: the reset key of (patient p, day d) depends only on the
 seed, p and d, so meals and sensor noise are identical across controllers. Each day is an
-episode from the patient's steady state at `start_hour`. Axis letters: P patients, N days,
-T control steps.
+episode from the patient's steady state at `start_hour`; with a scenario (`GlucoseConfig.
+scenario`) day d replays the scenario's day d (wrapping after its last), with the same keys,
+so a scenario written from an evaluation's meals (`used_scenario`) replays it exactly. Axis
+letters: P patients, N days, T control steps.
+
+Metrics per patient (`envs.glucose.metrics.summary`, pooled over the patient's days): the
+unprefixed names on true blood glucose, the same names prefixed `cgm_` on the CGM readings, and
+`total_daily_insulin_u` (U/day delivered). A group row is the median over its patients of each
+per-patient value, with the interquartile range under `"iqr"` (`{name: [p25, p75]}`).
 """
 
 from __future__ import annotations
@@ -29,13 +36,27 @@ def day_keys_and_tasks(env: GlucoseEnv, num_days: int, seed: int):
     return keys, tasks
 
 
-def make_rollout(env: GlucoseEnv, controller: Controller, num_steps: int) -> Callable:
-    """`rollout(keys (B,), tasks (B, 1)) -> traces`, each `(B, T)`: bg, cgm, insulin_u_per_h,
-    meal_g (true blood glucose, CGM readings, delivered insulin, carbs started), and `obs0`
-    `(T, D)`, the observations the controller saw in the first episode. Jittable."""
+def day_indices(env: GlucoseEnv, num_days: int) -> np.ndarray:
+    """`(P*N,)` the day index of each evaluated episode (patient-major, as the keys)."""
+    return np.tile(np.arange(num_days), env.num_patients)
 
-    def rollout(keys, tasks):
-        state = jax.vmap(env.reset)(keys, tasks)
+
+TRACE_KEYS = ("bg", "cgm", "insulin_u_per_h", "meal_g", "reward", "cost")
+
+
+def make_rollout(env: GlucoseEnv, controller: Controller, num_steps: int) -> Callable:
+    """`rollout(keys (B,), tasks (B, 1), days (B,) = None) -> traces`, each `(B, T)`: bg, cgm,
+    insulin_u_per_h, meal_g, reward, cost (true blood glucose, CGM readings, delivered insulin,
+    carbs started, the env's reward and cost after each step); `meal_time_min` and
+    `meal_carbs_g` `(B, M)`, each episode's meals; and `obs0` `(T, D)`, the observations the
+    controller saw in the first episode. `days` picks scenario days (envs with a scenario).
+    Jittable."""
+
+    def rollout(keys, tasks, days=None):
+        if days is None:
+            state = jax.vmap(env.reset)(keys, tasks)
+        else:
+            state = jax.vmap(lambda k, t, d: env.reset(k, t, scenario_day=d))(keys, tasks, days)
         carry = controller.init(state)
 
         def body(c, _):
@@ -43,31 +64,64 @@ def make_rollout(env: GlucoseEnv, controller: Controller, num_steps: int) -> Cal
             action, carry = controller.act(carry, state)
             obs0 = state.obs[0]
             state = jax.vmap(env.step)(state, action)
-            out = {k: state.info[k] for k in ("bg", "cgm", "insulin_u_per_h", "meal_g")}
+            out = {k: state.info[k] for k in TRACE_KEYS[:4]}
+            out.update(reward=state.reward, cost=state.cost)
             return (state, carry), (out, obs0)
 
+        meals = state.env_state.meals
         _, (traces, obs0) = jax.lax.scan(body, (state, carry), None, length=num_steps)
-        return {**{k: v.T for k, v in traces.items()}, "obs0": obs0}
+        return {**{k: v.T for k, v in traces.items()}, "obs0": obs0,
+                "meal_time_min": meals.time_min, "meal_carbs_g": meals.carbs_g}
 
     return rollout
 
 
-def summarize(env: GlucoseEnv, bg: np.ndarray, num_days: int) -> tuple[dict, dict]:
-    """Per-patient and per-group summaries of blood glucose `(P*N, T)`.
+def patient_summaries(env: GlucoseEnv, trace: dict, num_days: int) -> dict[str, np.ndarray]:
+    """Metrics per patient `(P,)` of one controller's traces `(P*N, T)` (module docstring)."""
+    num_patients, dt = env.num_patients, env.dt_min
+    out = {}
+    for prefix, key in (("", "bg"), ("cgm_", "cgm")):
+        by_day = np.asarray(trace[key]).reshape(num_patients, num_days, -1)
+        pooled = metrics.summary(by_day.reshape(num_patients, -1), dt_min=dt)
+        # Events are counted per day (episode): a run may not join two episodes.
+        events = np.asarray(metrics.summary(by_day, dt_min=dt)["hypo_events"]).sum(-1)
+        pooled = {k: np.asarray(v) for k, v in pooled.items()}
+        pooled["hypo_events"] = events
+        pooled["hypo_events_per_day"] = events / (by_day.shape[1] * by_day.shape[2] * dt / 1440.0)
+        out.update({prefix + k: v for k, v in pooled.items()})
+    insulin = np.asarray(trace["insulin_u_per_h"]).reshape(num_patients, -1)
+    out["total_daily_insulin_u"] = np.asarray(metrics.total_daily_insulin_u(insulin, dt))
+    return out
 
-    A patient's metrics pool the readings of its N days; a group's are the means of its
-    patients' metrics. Returns `(patients, groups)`: `{name: summary}`, `{group: summary}`.
+
+def summarize(env: GlucoseEnv, trace: dict, num_days: int) -> tuple[dict, dict]:
+    """Per-patient and per-group summaries of one controller's traces `(P*N, T)`.
+
+    Returns `(patients, groups)`: `{name: summary}`, `{group: summary with "iqr"}`.
     """
-    per_patient = np.asarray(bg).reshape(env.num_patients, -1)
-    summary = {k: np.asarray(v) for k, v in metrics.summary(per_patient).items()}
+    summary = patient_summaries(env, trace, num_days)
     patients = {name: {k: float(v[i]) for k, v in summary.items()}
                 for i, name in enumerate(env.config.patients)}
     groups = {}
     for group, members in population.GROUPS.items():
         idx = [i for i, n in enumerate(env.config.patients) if n in members]
         if idx and (group != "all" or len(idx) == len(env.config.patients) > 10):
-            groups[group] = {k: float(np.mean(v[idx])) for k, v in summary.items()}
+            row = {k: float(np.median(v[idx])) for k, v in summary.items()}
+            row["iqr"] = {k: [float(q) for q in np.percentile(v[idx], [25, 75])]
+                          for k, v in summary.items()}
+            groups[group] = row
     return patients, groups
+
+
+def used_scenario(env: GlucoseEnv, trace: dict, num_days: int):
+    """The meals of an evaluation's episodes as a `scenario.Scenario` (one row per meal, per
+    patient and day), to be written with `scenario.write_csv` and replayed."""
+    from envs.glucose import scenario
+
+    names = np.repeat(np.asarray(env.config.patients), num_days)
+    return scenario.from_episodes(
+        names, day_indices(env, num_days), trace["meal_time_min"], trace["meal_carbs_g"],
+        env.config.start_hour * 60.0, env.spec.episode_length * env.dt_min)
 
 
 def evaluate(env: GlucoseEnv, controllers: dict[str, Controller], num_days: int, seed: int
@@ -78,13 +132,14 @@ def evaluate(env: GlucoseEnv, controllers: dict[str, Controller], num_days: int,
     "patients": {name: {controller: summary}}}`; traces is `{controller: {name: (P*N, T)}}`.
     """
     keys, tasks = day_keys_and_tasks(env, num_days, seed)
+    days = None if env.config.scenario is None else jnp.asarray(day_indices(env, num_days))
     num_steps = env.spec.episode_length
     result = {"groups": {}, "patients": {}}
     traces = {}
     for name, controller in controllers.items():
-        out = jax.device_get(jax.jit(make_rollout(env, controller, num_steps))(keys, tasks))
+        out = jax.device_get(jax.jit(make_rollout(env, controller, num_steps))(keys, tasks, days))
         traces[name] = out
-        patients, groups = summarize(env, out["bg"], num_days)
+        patients, groups = summarize(env, out, num_days)
         for patient_name, s in patients.items():
             result["patients"].setdefault(patient_name, {})[name] = s
         for group, s in groups.items():
