@@ -26,6 +26,8 @@ setup(
         "tqdm>=4.60",
         "tensorboardX>=2.6",
         "numpy>=1.26",
+        # envs/glucose/gym_adapter.py (the Gymnasium front-end); simglucose 0.2.11 pins 0.29.
+        "gymnasium>=0.29",
     ],
     extras_require={
         # Test oracles: simglucose 0.2.11 (pins gymnasium 0.29, needs setuptools<81) and gymnax

@@ -94,9 +94,13 @@ class Env(Protocol):
 
     spec: EnvSpec
 
-    def reset(self, key: jax.Array, task: Any = None) -> State: ...
+    def reset(self, key: jax.Array, task: Any = None) -> State:
+        """A new episode from a typed key (and, for task families, a task vector); pure."""
+        ...
 
-    def step(self, state: State, action: jax.Array) -> State: ...
+    def step(self, state: State, action: jax.Array) -> State:
+        """One control step with an action `(action_size,)` in env units; pure."""
+        ...
 
 
 class EnvBase:

@@ -47,6 +47,38 @@ flags.DEFINE_integer("eval_days", 5, "Glucose envs: meal days per patient in the
                      "evaluation against the baselines (`launch.evaluate --workdir` uses the "
                      "same days and seed unless told otherwise).")
 
+# Everything a run directory can hold (docs/reference.md is generated from this; the CLI test
+# checks that a run writes nothing else): path -> (written by, content).
+RUN_DIRECTORY = {
+    "flags.json": ("launch.train", "the command's flags, the preset's config overrides and the "
+                   "env arguments; `--resume` reads them"),
+    "config.json": ("driver", "the full algorithm config; resuming with another is refused"),
+    "metrics.csv": ("driver", "one row per evaluation: env steps, eval/*, train/* metrics"),
+    "tb/": ("driver", "TensorBoard events of the same metrics"),
+    "checkpoints/": ("driver", "orbax checkpoints of the whole training state (the last 3), "
+                     "every `checkpoint_every_evals` evaluations: what `--resume` restores"),
+    "best_policy.json": ("driver", "with `config.select_best_eval`: the evaluation selected"),
+    "seed_<s>/": ("driver", "with `--num_seeds` > 1: each seed's metrics.csv and tb/"),
+    "policy/": ("launch.train", "the policy parameters at the end (the selected ones with "
+                "`select_best_eval`): what `launch.evaluate --workdir` loads"),
+    "learning_curves.png": ("launch.train", "eval/return, eval/cost, eval/tir, ... against env "
+                            "steps"),
+    "evaluation.json": ("glucose report", "clinical metrics per patient and group, settings "
+                        "(schema below)"),
+    "metrics_<controller>.csv": ("glucose report", "one row per patient, every metric"),
+    "traces/<controller>/<patient>.csv": ("glucose report", "every evaluated step: day, minute, "
+                                          "BG, CGM, carbs, insulin, reward, cost"),
+    "meals.csv": ("glucose report", "the evaluated days' meals, a scenario file: "
+                  "`launch.evaluate --scenario=meals.csv` replays them"),
+    "agp.png, day_<controller>.png": ("glucose report", "AGP of every controller; one day each"),
+    "agp_report/<controller>_<patient>.png": ("glucose report", "the first controller's AGP "
+                                              "page per patient, on CGM"),
+    "cvga.png": ("glucose report", "control-variability grid, a point per patient"),
+    "explain.png": ("glucose report", "LRP relevances of an MLP agent's doses over a day"),
+    "robustness/<flag=value_...>/": ("launch.evaluate", "a robustness, sensor or scenario "
+                                     "evaluation: the report's files, never over the nominal ones"),
+}
+
 _FLAG_NAMES = ("algo", "env", "seed", "steps", "num_envs", "preset", "devices", "num_seeds",
                "eval_seed", "eval_days")
 

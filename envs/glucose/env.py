@@ -76,12 +76,15 @@ class GlucoseConfig:
       history: H, CGM and insulin readings in the observation.
       announce_meals: put the coming step's carbs in the observation.
       max_action_u_per_h: upper action bound of learners, U/h.
-      reward: one of REWARDS.
+      reward: one of REWARDS ("magni", "risk_index", "tir"; the module docstring).
       termination_penalty: subtracted from the reward on termination.
-      bg_low_mg_dl, bg_high_mg_dl: termination thresholds on blood glucose.
+      bg_low_mg_dl, bg_high_mg_dl: termination thresholds on blood glucose, mg/dL.
       start_hour: time of day at the episode start.
-      meal_scale, meal_skip_prob, meal_delay_min: robustness of the random meal days.
-      si_scale: insulin-sensitivity multiplier; si_profile_24h: 24 hourly multipliers or None.
+      meal_scale: meal size multiplier (random days and scenarios).
+      meal_skip_prob: probability that a drawn meal is missed (random days only).
+      meal_delay_min: every meal this many minutes late (random days and scenarios).
+      si_scale: insulin-sensitivity multiplier.
+      si_profile_24h: 24 hourly insulin-sensitivity multipliers, or None (flat).
       dawn_egp_mg_kg_min: peak extra glucose production at 06:00 (0: no dawn phenomenon).
       init_glucose_mg_dl: None (the table's steady state) or a (low, high) uniform range.
       scenario: None (random meal days) or fixed meal days: a `scenario.Scenario`, the path of

@@ -1,8 +1,10 @@
 """The artificial-pancreas path end to end: train a tiny agent on a patient, evaluate the run
 directory beside the baselines, and bad inputs exit with code 2 before any work."""
 
+import fnmatch
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -42,18 +44,41 @@ def test_train_tiny_agent_then_evaluate_its_run_directory(tmp_path):
                "--env_arg=episode_days=0.25")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "basal_bolus" in out.stdout and "tir" in out.stdout
-    for name in ("evaluation.json", "agp.png", "explain.png", "flags.json", "metrics.csv"):
+    for name in ("evaluation.json", "agp.png", "explain.png", "flags.json", "metrics.csv",
+                 "cvga.png", "meals.csv", "metrics_sac.csv", "traces/sac/adult#001.csv",
+                 "agp_report/sac_adult#001.png"):
         assert os.path.getsize(os.path.join(workdir, name)) > 0, name
-    out = _run("launch.evaluate", f"--workdir={workdir}", "--days=1", "--controller=basal_only",
-               "--si_scale=0.7", f"--outdir={tmp_path / 'robust'}")
+    # Every file of the run is documented in docs/reference.md (launch.train.RUN_DIRECTORY).
+    from launch.train import RUN_DIRECTORY
+
+    documented = {re.sub(r"<[^>]+>", "*", p.split("/")[0] + ("/" if "/" in p else ""))
+                  for entry in RUN_DIRECTORY for p in entry.split(", ")}
+    for name in os.listdir(workdir):
+        name += "/" if os.path.isdir(os.path.join(workdir, name)) else ""
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in documented), name
+    # launch.evaluate on the run, with no flags, uses the run's days and seed: the final
+    # report's numbers to the digit.
+    out = _run("launch.evaluate", f"--workdir={workdir}", f"--outdir={tmp_path / 'again'}")
     assert out.returncode == 0, out.stderr[-3000:]
-    with open(tmp_path / "robust" / "evaluation.json") as f:
+    with open(os.path.join(workdir, "evaluation.json")) as f:
+        report = json.load(f)
+    with open(tmp_path / "again" / "evaluation.json") as f:
+        again = json.load(f)
+    assert again["patients"] == report["patients"] and again["groups"] == report["groups"]
+    assert again["settings"]["days"] == 1 and again["settings"]["seed"] == 1000
+    # A robustness test writes beside, never over, the nominal evaluation.
+    out = _run("launch.evaluate", f"--workdir={workdir}", "--controller=basal_only",
+               "--si_scale=0.7")
+    assert out.returncode == 0, out.stderr[-3000:]
+    with open(os.path.join(workdir, "evaluation.json")) as f:
+        assert json.load(f) == report
+    with open(os.path.join(workdir, "robustness", "si_scale=0.7", "evaluation.json")) as f:
         result = json.load(f)
     summary = result["patients"]["adult#001"]
     assert set(summary) == {"sac", "basal_only"}
     assert 0.0 <= summary["sac"]["tir"] <= 1.0 and summary["sac"]["mean"] > 0
     assert result["groups"]["adults"]["sac"]["tir"] == summary["sac"]["tir"]
-    assert result["settings"]["env_config"]["si_scale"] == 0.7
+    assert result["settings"]["robustness"]["si_scale"] == 0.7
 
 
 def test_preset_picks_its_algorithm():

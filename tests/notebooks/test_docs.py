@@ -66,3 +66,15 @@ def test_page_names_its_paper_and_equations(page):
     text = (DOCS / page).read_text()
     assert "$$" in text, f"docs/{page} has no display equation"
     assert re.search(r"(19|20)\d\d", text), f"docs/{page} cites no paper year"
+
+
+def test_reference_page_is_current():
+    """docs/reference.md is rendered from the code (docs/make_reference.py): a changed env
+    contract, GlucoseConfig field, run-directory entry or evaluation schema fails here."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_reference", DOCS / "make_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    current = (DOCS / "reference.md").read_text()
+    assert module.render() == current, "docs/reference.md is stale: python docs/make_reference.py"
