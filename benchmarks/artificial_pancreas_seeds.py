@@ -7,7 +7,10 @@ evaluates every seed's **final** policy (no selection) on `--days` meal days per
 drawn from `--eval_seed` (1000 by default, the stream of `launch.evaluate`; no training seed,
 training evaluation or selection uses it). Writes `<outdir>/<preset>_seeds.json` and prints
 a markdown table: one row per seed, then the interquartile mean of each metric with its 95%
-bootstrap interval over seeds (`rlcore.stats`).
+bootstrap interval over seeds (`rlcore.stats`). With `--workdir`, each seed's final policy is
+saved as a run directory `<workdir>/seed_<s>/` (`flags.json` + `policy/`), so
+`python -m launch.evaluate --workdir=<workdir>/seed_<s>` reports it with the clinical exports.
+Rerunning the command on a finished workdir restores the last checkpoint and trains no more.
 """
 
 from __future__ import annotations
@@ -33,6 +36,19 @@ flags.DEFINE_string("workdir", None, "Run directory of the training (checkpoints
 FLAGS = flags.FLAGS
 
 METRICS = ("tir", "tbr70", "tbr54", "tar180", "mean")
+
+
+def save_seed_run(run_dir: str, params, seed: int, env_name: str, algo: str, overrides: dict,
+                  env_args: dict) -> None:
+    """A run directory `launch.evaluate --workdir` reads: flags.json and the policy."""
+    from rlcore.checkpoint import save_json, save_policy
+
+    os.makedirs(run_dir, exist_ok=True)
+    save_policy(run_dir, params)
+    save_json(os.path.join(run_dir, "flags.json"), {
+        "algo": algo, "env": env_name, "seed": seed, "preset": FLAGS.preset,
+        "config_overrides": overrides, "env_args": env_args, "eval_days": FLAGS.days,
+        "eval_seed": FLAGS.eval_seed})
 
 
 def final_alpha(rows: list[dict]) -> float:
@@ -67,6 +83,9 @@ def main(argv):
     rows = []
     for i, seed in enumerate(seeds):
         params = jax.tree.map(lambda x, i=i: x[i], result.params)
+        if FLAGS.workdir:
+            save_seed_run(os.path.join(FLAGS.workdir, f"seed_{seed}"), params, seed, preset.env,
+                          FLAGS.algo or preset.algo, overrides, env_args)
         controller = evaluation.policy_controller(result.policy, params)
         report, _ = evaluation.evaluate(env, {"agent": controller}, FLAGS.days, FLAGS.eval_seed)
         per_patient = [v["agent"] for v in report["patients"].values()]
