@@ -132,23 +132,68 @@ class EnvBase:
         del trace, alive
         return {}
 
-    def check_action(self, action: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Checks the action's shape at trace time; replaces NaNs by 0.
+    def check_action(self, action: Any, low: Any = None, high: Any = None
+                     ) -> tuple[jax.Array, jax.Array]:
+        """Sanitises one action: shape and dtype at trace time, values at run time.
 
-        Returns the cleaned float32 action and a float32 flag, 1.0 when any entry was NaN.
-        Concrete envs document what 0 means for them (no torque, no insulin) and count the
-        flag in `info["nan_actions"]`.
+        The one convention every env family inherits (docs/hostile_actions.md):
+          * shape: anything but `(action_size,)` raises a ValueError at trace time naming the
+            env, the expected and the given shape;
+          * dtype: integers and floats of any width are cast to float32; bool, complex and
+            non-numeric dtypes raise a ValueError (a mask or a complex number is never a
+            command). Floats wider than float32 (only with `jax_enable_x64`) are checked in
+            their own precision first, so 1e300 is clipped, not made infinite; without x64,
+            JAX has already rounded them to float32 (beyond +-3.4e38: +-inf);
+          * a non-finite entry (NaN, +-inf) becomes the safe action: 0 projected onto the
+            box [low, high], i.e. 0 for a box around 0 (no torque, hold the standing pose)
+            and `low` = 0 for the glucose env (no insulin);
+          * a finite entry outside [low, high] is clipped to the box;
+          * a subnormal entry (|x| < 1.2e-38 in float32) is 0, whatever XLA's flushing.
+
+        Args:
+          action: `(action_size,)`, any real numeric dtype.
+          low, high: the box `(action_size,)` (or scalars); default `spec.action_low/high`.
+            An env that accepts more than its learners' box passes its own (the glucose
+            pump's limit).
+
+        Returns:
+          The clean float32 action `(action_size,)`, inside the box, and a float32 scalar:
+          the number of entries that were non-finite or outside the box. Concrete envs add
+          it to `info["nan_actions"]` (a count since reset, created by `reset`).
         """
+        name = self.spec.name
         action = jnp.asarray(action)
         expected = (self.spec.action_size,)
         if action.shape != expected:
             raise ValueError(
-                f"{self.spec.name}: action has shape {action.shape}, expected {expected} "
+                f"{name}: action has shape {action.shape}, expected {expected} "
                 "(batched envs take (num_envs, action_size))."
             )
-        action = action.astype(jnp.float32)
-        is_nan = jnp.isnan(action)
-        return jnp.where(is_nan, 0.0, action), jnp.any(is_nan).astype(jnp.float32)
+        dtype = action.dtype
+        if dtype == jnp.bool_ or not (jnp.issubdtype(dtype, jnp.integer)
+                                      or jnp.issubdtype(dtype, jnp.floating)):
+            raise ValueError(
+                f"{name}: action has dtype {dtype}, expected a real number type (float32; "
+                "integers and other float widths are cast to float32).")
+        low = jnp.broadcast_to(jnp.asarray(self.spec.action_low if low is None else low,
+                                           jnp.float32), expected)
+        high = jnp.broadcast_to(jnp.asarray(self.spec.action_high if high is None else high,
+                                            jnp.float32), expected)
+        # Check in float32, or in the action's own precision where that is wider (x64).
+        work = (action.dtype if jnp.issubdtype(action.dtype, jnp.floating)
+                and jnp.finfo(action.dtype).bits > 32 else jnp.float32)
+        x = action.astype(work)
+        # Subnormals are 0: XLA flushes them to zero in some ops (clip) and not in others
+        # (comparisons, depending on fusion), so without this a -1e-45 could be counted as
+        # below a bound of 0 in one compiled program and not in another. The comparison
+        # below holds whether or not XLA flushes `x`.
+        x = jnp.where(jnp.abs(x) < jnp.finfo(work).tiny, jnp.zeros_like(x), x)
+        low_w, high_w = low.astype(work), high.astype(work)
+        finite = jnp.isfinite(x)
+        outside = ~finite | (x < low_w) | (x > high_w)
+        safe = jnp.clip(jnp.zeros_like(low), low, high)
+        clean = jnp.where(finite, jnp.clip(x, low_w, high_w).astype(jnp.float32), safe)
+        return clean, outside.sum().astype(jnp.float32)
 
 
 # ----------------------------------------------------------------------------- registry

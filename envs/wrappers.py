@@ -137,10 +137,13 @@ class AutoResetWrapper(Wrapper):
     one (learners bootstrap from it through truncation). With `resample_tasks`, a task family
     draws a new task at each reset; otherwise the env keeps its task (per-task data stays
     per-task, as meta-RL collection needs). `info` entries take their reset values, except
-    those in `step_keys` that describe the finished step itself (e.g. `truncation`).
+    those in `step_keys` that describe the finished step itself (e.g. `truncation`) or must
+    not be lost at a reset: `nan_actions`, the count of sanitised action entries, runs on
+    across episodes (its reset value would hide the finished episode's count, the last
+    step's included), so under auto-reset it counts since the env's first reset.
     """
 
-    step_keys = ("truncation",)
+    step_keys = ("truncation", "nan_actions")
 
     def __init__(self, env: Env, resample_tasks: bool = False):
         super().__init__(env)
@@ -330,9 +333,9 @@ class VmapWrapper(Wrapper):
     def step(self, state, action):
         batch = state.reward.shape[0]
         expected = (batch, self.spec.action_size)
-        if tuple(action.shape) != expected:
+        if tuple(jnp.shape(action)) != expected:
             raise ValueError(
-                f"{self.spec.name}: batched action has shape {tuple(action.shape)}, "
+                f"{self.spec.name}: batched action has shape {tuple(jnp.shape(action))}, "
                 f"expected {expected}."
             )
         return jax.vmap(self.env.step)(state, action)

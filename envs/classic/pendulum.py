@@ -4,7 +4,8 @@ Same dynamics, reward, bounds and 200-step episodes as `gymnasium.envs.classic_c
 PendulumEnv`: th'' = 3g/(2l) sin(th) + 3/(m l^2) u, semi-implicit Euler at dt = 0.05 s,
 angular speed clipped to +-8 rad/s, torque u in [-2, 2] N m, reward
 -(normalise(th)^2 + 0.1 th'^2 + 0.001 u^2). Observation (cos th, sin th, th').
-A NaN torque is applied as 0 and counted in `info["nan_actions"]`.
+Hostile actions (`EnvBase.check_action`): a NaN or infinite torque is applied as 0, a finite one
+outside [-2, 2] is clipped; `info["nan_actions"]` counts such entries since reset.
 """
 
 from __future__ import annotations
@@ -58,16 +59,16 @@ class Pendulum(EnvBase):
         return -(theta**2 + 0.1 * obs[..., 2] ** 2 + 0.001 * u**2)
 
     def step(self, state, action):
-        action, had_nan = self.check_action(action)
+        action, num_bad = self.check_action(action)  # finite, inside [-max_torque, max_torque]
         s = state.env_state
-        u = jnp.clip(action[0], -self.max_torque, self.max_torque)
+        u = action[0]
         reward = self.reward_fn(state.obs, action, None, state.task)
         theta_dot = s.theta_dot + (3 * self.g / (2 * self.length) * jnp.sin(s.theta)
                                    + 3.0 / (self.m * self.length**2) * u) * self.dt
         theta_dot = jnp.clip(theta_dot, -self.max_speed, self.max_speed)
         theta = s.theta + theta_dot * self.dt
         s = PendulumState(theta=theta, theta_dot=theta_dot)
-        info = dict(state.info, nan_actions=state.info["nan_actions"] + had_nan)
+        info = dict(state.info, nan_actions=state.info["nan_actions"] + num_bad)
         return state.replace(env_state=s, obs=self._obs(s), reward=reward.astype(jnp.float32),
                              cost=jnp.zeros((), jnp.float32), done=jnp.zeros((), jnp.float32),
                              info=info)

@@ -16,8 +16,9 @@ No meal information otherwise: the fully automated artificial pancreas.
 
 Action: insulin rate in U/h, `(1,)`, in `[0, max_action_u_per_h]` for learners; the pump
 accepts more (up to its basal limit plus a bolus per step, so baseline controllers can bolus)
-and delivers in 0.05 U increments. NaN, infinite or negative actions deliver no insulin and are
-counted in `info["nan_actions"]`.
+and delivers in 0.05 U increments. NaN, infinite or negative actions deliver no insulin, rates
+above the pump's limit deliver its limit; `info["nan_actions"]` counts such actions since reset
+(docs/hostile_actions.md).
 
 Reward (`reward=`): "magni" (default) -Magni risk / 100 of the blood glucose after the step
 (Fox et al. 2020), "risk_index" -Kovatchev risk / 100, "tir" 1 inside 70-180 mg/dL else 0.
@@ -269,10 +270,14 @@ class GlucoseEnv(EnvBase):
 
     def step(self, state: State, action: jax.Array) -> State:
         c = self.config
-        raw = jnp.asarray(action)
-        action, _ = self.check_action(raw)
-        bad = (~jnp.isfinite(raw) | (raw < 0)).any().astype(jnp.float32)
-        rate = jnp.where(jnp.isfinite(action[0]) & (action[0] > 0), action[0], 0.0)
+        # Hostile actions (`EnvBase.check_action`): NaN and +-inf deliver no insulin (the safe
+        # action, 0 U/h), finite rates are clipped to [0, the pump's limit]: more than the
+        # learners' box (`spec.action_high`) so that baseline controllers can bolus. The
+        # entries outside are counted in info["nan_actions"] since reset.
+        max_rate_u_per_h = (pump_lib.max_dose_u(self.pump_params, self.dt_min)
+                            * 60.0 / self.dt_min)
+        action, num_bad = self.check_action(action, low=0.0, high=max_rate_u_per_h)
+        rate = action[0]
         gs = state.env_state
         delivered_u, residual = pump_lib.deliver(self.pump_params, rate, gs.pump_residual_u,
                                                  self.dt_min)
@@ -301,7 +306,8 @@ class GlucoseEnv(EnvBase):
         done = ((bg < c.bg_low_mg_dl) | (bg > c.bg_high_mg_dl)).astype(jnp.float32)
         reward = self._reward(bg) - c.termination_penalty * done
         info = dict(state.info, bg=bg, cgm=cgm, insulin_u_per_h=rate_delivered,
-                    meal_g=meal_g.sum(), meal_next_g=self._meal_next(gs), nan_actions=bad)
+                    meal_g=meal_g.sum(), meal_next_g=self._meal_next(gs),
+                    nan_actions=state.info["nan_actions"] + num_bad)
         return state.replace(env_state=gs, obs=self._observe(gs), reward=reward,
                              cost=(bg < 70.0).astype(jnp.float32), done=done, info=info)
 

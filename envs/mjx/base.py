@@ -19,10 +19,13 @@ Tasks are checked against the family's range (`task_in_range`) when they are con
 traced tasks (inside `jit` or `vmap`) cannot be checked and are trusted: draw them with
 `env.sample_tasks`, or check them once with `env.validate_tasks(tasks)` before jitting.
 
-Actions: a wrong shape fails at trace time naming the expected shape (`EnvBase.check_action`);
-NaN entries become 0 (zero torque for motors) and are counted in `info["nan_actions"]`;
-actions are clipped to the actuators' `ctrlrange`. A simulation that goes non-finite
-terminates the episode (`done = 1`) instead of propagating NaNs.
+Actions (`EnvBase.check_action`, docs/hostile_actions.md): a wrong shape or a bool/complex
+dtype fails at trace time naming the env and the expected shape; other dtypes are cast to
+float32; NaN and +-inf entries become 0 (zero torque for motors, the standing pose for the
+quadruped's position servos: 0 is inside every ctrlrange here) and finite entries are clipped
+to the actuators' `ctrlrange`; `info["nan_actions"]` counts both kinds since reset. A
+simulation that goes non-finite anyway terminates the episode (`done = 1`) instead of
+propagating NaNs.
 
 `State.env_state` is an `MjxState` (qpos, qvel, act, qacc_warmstart, ctrl, time): exactly
 what `mjx.step` reads, not a whole `mjx.Data` (`env.full_data(state.env_state)` rebuilds one).
@@ -122,8 +125,6 @@ class MjxEnv(EnvBase):
         qpos_home = self.mj_model.key_qpos[home] if home >= 0 else self.mj_model.qpos0
         self.qpos_home = jnp.asarray(qpos_home, self._data0.qpos.dtype)
         ctrl_range = np.asarray(self.mj_model.actuator_ctrlrange, np.float64)
-        self._ctrl_low = jnp.asarray(ctrl_range[:, 0], jnp.float32)
-        self._ctrl_high = jnp.asarray(ctrl_range[:, 1], jnp.float32)
         self.spec = EnvSpec(
             name=name, obs_size=int(obs_size), action_size=int(self.mj_model.nu),
             action_low=tuple(float(x) for x in ctrl_range[:, 0]),
@@ -195,7 +196,8 @@ class MjxEnv(EnvBase):
                   task: jax.Array) -> jax.Array:
         """The env's reward as a pure function of (obs, action, next obs, task).
 
-        `action` is the action the env applied (NaNs zeroed, clipped to the ctrl range).
+        `action` is the action the env applied (non-finite entries zeroed, clipped to the
+        ctrl range).
         Works unbatched; vmap it for batches.
         """
         raise NotImplementedError
@@ -273,8 +275,8 @@ class MjxEnv(EnvBase):
                      task=task)
 
     def step(self, state: State, action: jax.Array) -> State:
-        action, had_nan = self.check_action(action)
-        action = jnp.clip(action, self._ctrl_low, self._ctrl_high)
+        # Finite and inside the ctrlrange (spec.action_low/high); num_bad entries were not.
+        action, num_bad = self.check_action(action)
         task = state.task
         data = state.env_state
         model = self.task_model(task, data.time)
@@ -288,7 +290,7 @@ class MjxEnv(EnvBase):
         cost = self.cost_fn(state.obs, action, next_obs, task).astype(jnp.float32)
         done = jnp.maximum(self.done_fn(next_obs, task).astype(jnp.float32),
                            1.0 - finite.astype(jnp.float32))
-        info = dict(state.info, nan_actions=state.info["nan_actions"] + had_nan,
+        info = dict(state.info, nan_actions=state.info["nan_actions"] + num_bad,
                     **self.step_info(next_data, task))
         return state.replace(env_state=next_data, obs=next_obs, reward=reward, cost=cost,
                              done=done, info=info)

@@ -241,8 +241,13 @@ class ButterworthActionFilter(Wrapper):
     """Low-pass filters the actions (first-order Butterworth, cutoff in Hz).
 
     The filter state (last input and output, both starting at 0: the standing pose) lives in
-    `info["filter_in"]`, `info["filter_out"]`. NaN entries become 0 before filtering and
-    are counted in `info["nan_actions"]`. The wrapped env receives the filtered action.
+    `info["filter_in"]`, `info["filter_out"]`. Actions are sanitised before filtering
+    (`EnvBase.check_action`: NaN and +-inf entries become 0, finite ones are clipped to the
+    ctrlrange) and counted in `info["nan_actions"]`. The wrapped env receives the filtered
+    action clipped to the ctrlrange (what it would apply anyway): below a quarter of the
+    control rate the filter's output is a convex combination of in-range values, but above
+    it overshoots, and the wrapped env would count the overshoot as actions out of range
+    that the caller never sent.
     """
 
     def __init__(self, env: Env, cutoff_hz: float = 4.0):
@@ -256,13 +261,15 @@ class ButterworthActionFilter(Wrapper):
         return state.replace(info=dict(state.info, filter_in=zero, filter_out=zero))
 
     def step(self, state, action):
-        action, had_nan = self.unwrapped.check_action(action)
+        action, num_bad = self.unwrapped.check_action(action)
         b0, b1, a1 = self.coefficients
         filtered = (b0 * action + b1 * state.info["filter_in"]
                     - a1 * state.info["filter_out"])
-        next_state = self.env.step(state, filtered)
+        applied = jnp.clip(filtered, jnp.asarray(self.spec.action_low, jnp.float32),
+                           jnp.asarray(self.spec.action_high, jnp.float32))
+        next_state = self.env.step(state, applied)
         info = dict(next_state.info, filter_in=action, filter_out=filtered,
-                    nan_actions=next_state.info["nan_actions"] + had_nan)
+                    nan_actions=next_state.info["nan_actions"] + num_bad)
         return next_state.replace(info=info)
 
 

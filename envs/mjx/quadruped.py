@@ -2,8 +2,8 @@
 
 Eight position-controlled leg motors (hip swing and knee extension per leg); the action is
 the eight joint targets in rad, offsets from the standing pose, in the actuators' ctrlrange
-[-0.8, 0.8]. A NaN entry becomes 0 (hold the standing pose) and is counted in
-`info["nan_actions"]`.
+[-0.8, 0.8]. A NaN or infinite entry becomes 0 (hold the standing pose), a finite one outside
+the range is clipped; `info["nan_actions"]` counts both since reset (`EnvBase.check_action`).
 
 Observation (27,), float32, indices fixed (`OBS_*` below):
   0      torso height z (m)
