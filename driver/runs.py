@@ -12,30 +12,54 @@ import numpy as np
 from rlcore import checkpoint as ckpt
 from rlcore import logging as rl_logging
 from rlcore import stats
-from rlcore.config import diff, migrate_saved
+from rlcore.config import diff, migrate_saved, to_dict
 
 SUMMARIZED = ("eval/return", "eval/cost")
 
 
-def check_workdir_config(workdir: str, config, config_dict: dict) -> bool:
-    """Writes `config.json`, or checks it against a run being resumed.
+def run_record(config, algo: str, env_name: str, seeds) -> dict:
+    """What `config.json` holds: the full config, the algorithm, the env's name and the seeds,
+    everything that makes a run directory's checkpoints one run's."""
+    return dict(to_dict(config), algo=algo, env=env_name, seeds=[int(s) for s in seeds])
 
-    Returns True when the directory holds an earlier run of the same config (a saved config
-    of renamed fields is read in today's names, `rlcore.config.migrate_saved`).
+
+def config_differences(workdir: str, config, config_dict: dict) -> list[str] | None:
+    """The fields in which `config_dict` (a `run_record`) differs from `<workdir>/config.json`,
+    as `field: saved=... now=...` lines; None when the directory holds no config yet. A saved
+    config of renamed fields is read in today's names (`rlcore.config.migrate_saved`); one
+    written before `seeds` was recorded for single-seed runs is taken to have today's."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        saved = ckpt.load_json(path)
+    except ValueError as err:  # not JSON
+        raise ValueError(f"{path} is not a readable config file: {err}") from None
+    saved = migrate_saved(config, saved)
+    saved.setdefault("seeds", config_dict.get("seeds"))
+    return diff(saved, config_dict)
+
+
+def check_workdir_config(workdir: str, config, config_dict: dict, write: bool = True) -> bool:
+    """Writes `config.json` (not with `write=False`), or checks it against the run's.
+
+    Returns True when the directory holds an earlier run of the same config, seeds, algorithm
+    and env (calling `driver.train` on it resumes that run).
 
     Raises:
-      ValueError: the saved config differs; the message lists the fields.
+      ValueError: the saved run differs; the message lists the fields.
     """
-    path = os.path.join(workdir, "config.json")
-    if os.path.exists(path):
-        differences = diff(migrate_saved(config, ckpt.load_json(path)), config_dict)
-        if differences:
-            raise ValueError(
-                f"Cannot resume {workdir}: the config differs from the saved one in "
-                + "; ".join(differences))
+    differences = config_differences(workdir, config, config_dict)
+    if differences:
+        raise ValueError(
+            f"{workdir} holds another run: its config.json differs in "
+            + "; ".join(differences)
+            + ". Give the same settings to resume it, or another run directory.")
+    if differences is not None:
         return True
-    os.makedirs(workdir, exist_ok=True)
-    ckpt.save_json(path, config_dict)
+    if write:
+        os.makedirs(workdir, exist_ok=True)
+        ckpt.save_json(os.path.join(workdir, "config.json"), config_dict)
     return False
 
 

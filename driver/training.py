@@ -4,9 +4,11 @@
     result = driver.train(sac, env, config, num_seeds=5, workdir="runs/x", devices=2)
 
 Python runs only between evaluations: each chunk is one compiled call. A run directory holds
-`config.json`, `metrics.csv`, TensorBoard events and orbax checkpoints of the whole state;
-calling `train` again on it resumes from the newest readable checkpoint (a different config is
-refused, naming the fields that differ; a killed run loses at most one checkpoint interval).
+`config.json` (the config, algorithm, env and seeds), `metrics.csv`, TensorBoard events and
+orbax checkpoints of the whole state; calling `train` again on it resumes from the newest
+readable checkpoint (a different config, algorithm, env or seed is refused, naming the fields
+that differ; a killed run loses at most one checkpoint interval). `check_run` raises what
+`train` would refuse, before anything is compiled or written.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from driver import runs
 from rlcore import checkpoint as ckpt
 from rlcore import logging as rl_logging
 from rlcore import loop, sharding
-from rlcore.config import to_dict
 from rlcore.program import Program
 
 
@@ -89,6 +90,37 @@ def _rows(program: Program, seeds: tuple[int, ...], chunk_metrics: dict, evals: 
     return rows
 
 
+def _prepare(algo, env, config, seed, seeds, num_seeds, devices, program_args) -> tuple:
+    """(algorithm module, seeds, mesh, program, `config.json` record): everything `train`
+    checks before it compiles, with nothing written."""
+    module = algorithms.get(algo) if isinstance(algo, str) else algo
+    seeds = tuple(int(s) for s in (seeds if seeds is not None else
+                                   range(seed, seed + num_seeds)))
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, and at least one; got {seeds}.")
+    batched = len(seeds) > 1
+    mesh = sharding.make_mesh(devices) if devices not in (None, 1) else None
+    if mesh is not None and batched:
+        sharding.check_divisible("num_seeds", len(seeds), mesh)
+    program = module.make_program(env, config, mesh=None if batched else mesh, **program_args)
+    config_dict = runs.run_record(config, module.__name__.rsplit(".", 1)[-1], env.spec.name,
+                                  seeds)
+    return module, seeds, mesh, program, config_dict
+
+
+def check_run(algo: str | ModuleType, env: Any, config: Any, seed: int = 0,
+              seeds: Sequence[int] | None = None, num_seeds: int = 1,
+              workdir: str | None = None, devices: int | None = None,
+              **program_args) -> None:
+    """Raises the ValueError `train` would raise with these arguments before compiling
+    anything (seeds, devices, the algorithm's program, another run in `workdir`), writing
+    nothing: a command checks its whole input before it writes its flags."""
+    _, _, _, _, config_dict = _prepare(algo, env, config, seed, seeds, num_seeds, devices,
+                                       program_args)
+    if workdir is not None:
+        runs.check_workdir_config(workdir, config, config_dict, write=False)
+
+
 def train(algo: str | ModuleType, env: Any, config: Any, seed: int = 0,
           seeds: Sequence[int] | None = None, num_seeds: int = 1, workdir: str | None = None,
           progress: bool | None = None, on_eval: Callable[[int, dict], None] | None = None,
@@ -108,21 +140,12 @@ def train(algo: str | ModuleType, env: Any, config: Any, seed: int = 0,
       program_args: passed to the algorithm's `make_program` (e.g. `eval_env=`).
 
     Raises:
-      ValueError: unknown algorithm, no or repeated seeds, a config the run directory's
-        differs from, or devices that do not divide the work.
+      ValueError: unknown algorithm, no or repeated seeds, another run in `workdir` (its
+        config, algorithm, env or seeds differ), or devices that do not divide the work.
     """
-    module = algorithms.get(algo) if isinstance(algo, str) else algo
-    seeds = tuple(int(s) for s in (seeds if seeds is not None else
-                                   range(seed, seed + num_seeds)))
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct, and at least one; got {seeds}.")
+    module, seeds, mesh, program, config_dict = _prepare(algo, env, config, seed, seeds,
+                                                         num_seeds, devices, program_args)
     batched = len(seeds) > 1
-    mesh = sharding.make_mesh(devices) if devices not in (None, 1) else None
-    if mesh is not None and batched:
-        sharding.check_divisible("num_seeds", len(seeds), mesh)
-    program = module.make_program(env, config, mesh=None if batched else mesh, **program_args)
-    config_dict = dict(to_dict(config), algo=module.__name__.rsplit(".", 1)[-1],
-                       env=env.spec.name, **({"seeds": list(seeds)} if batched else {}))
     resuming = workdir is not None and runs.check_workdir_config(workdir, config, config_dict)
 
     run_key, state = _initial_state(program, seeds)

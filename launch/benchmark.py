@@ -6,18 +6,20 @@
 
 Each suite is written to `<outdir>/<suite>.json` (rows plus a stamp: device, JAX version, date,
 command) and `<outdir>/<suite>.md` (a markdown table); `<outdir>/throughput.png` then plots
-every suite on disk. An unknown suite exits with code 2 and lists the choices.
+every suite on disk. An unknown suite (or flag) exits with code 2 and one line `error: ...`
+listing the choices (docs/exit_codes.md).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from absl import app, flags
 
 import benchmarks
+from launch import presets
+from launch.presets import usage_error
 
 FLAGS = flags.FLAGS
 
@@ -39,10 +41,9 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     wanted = list(benchmarks.SUITES) if FLAGS.suite == ["all"] else FLAGS.suite
     unknown = [s for s in wanted if s not in benchmarks.SUITES]
-    if unknown:
-        print(f"error: unknown --suite {unknown}. Choices: {', '.join(benchmarks.SUITES)}",
-              file=sys.stderr)
-        sys.exit(2)
+    if unknown or not wanted:
+        usage_error(f"unknown --suite={','.join(unknown)!r}. Choices: "
+                    f"{', '.join(benchmarks.SUITES)}, or all.")
     for name in wanted:
         command = f"python -m launch.benchmark --suite={name}" + (" --quick" if FLAGS.quick
                                                                   else "")
@@ -58,7 +59,7 @@ def main(argv):
 
 def run():
     _define_flags()
-    app.run(main)
+    app.run(main, flags_parser=presets.parse_flags)
 
 
 if __name__ == "__main__":

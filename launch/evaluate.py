@@ -23,16 +23,19 @@ patients) and per patient of `envs.glucose.metrics.summary` on blood glucose, an
 
 into the run directory (or `--outdir`); robustness, sensor and scenario flags write to
 `<outdir>/robustness/<flag=value...>/` instead. Unknown names, run directories without a policy
-and impossible settings exit with code 2 before any simulation.
+(or of a non-glucose env), missing or malformed scenario files and impossible settings exit
+with code 2 and one line `error: ...` before any simulation (docs/exit_codes.md).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sys
 
 from absl import app, flags, logging
+
+from launch import presets
+from launch.presets import usage_error
 
 FLAGS = flags.FLAGS
 
@@ -73,11 +76,6 @@ def _define_flags() -> None:
 CIRCADIAN_SI_PROFILE = tuple(round(1.0 - 0.3 * math.cos(2 * math.pi * (h + 0.5 - 4.0) / 24.0), 4)
                              for h in range(24))
 CIRCADIAN_DAWN_EGP = 0.5
-
-
-def _usage_error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 # Env fields that make an evaluation a robustness test rather than the nominal one.
@@ -265,35 +263,87 @@ def load_agent(workdir: str, env_args: dict):
     import jax
 
     import algorithms
-    import envs
-    from rlcore.checkpoint import load_json, restore_policy
+    from rlcore.checkpoint import restore_policy
     from rlcore.config import apply_overrides
 
-    flags_path = os.path.join(workdir, "flags.json")
-    if not os.path.exists(flags_path):
-        raise FileNotFoundError(f"{workdir} is not a run directory (no flags.json).")
-    saved = load_json(flags_path)
+    saved = _run_flags(workdir)
     algo = algorithms.get(saved["algo"])
     config = apply_overrides(algo.Config(), saved.get("config_overrides", {}))
-    env = envs.make(FLAGS.env or saved["env"], **{**saved.get("env_args", {}), **env_args})
+    env, _ = presets.make_env(FLAGS.env or saved["env"], {**saved.get("env_args", {}),
+                                                          **env_args})
     template = algo.policy_params(algo.init(jax.random.key(0), config, env.spec))
     params = restore_policy(workdir, template)
     return env, algo.make_policy(config, env.spec), params, saved["algo"], saved
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
+def _run_flags(workdir: str) -> dict:
+    """The flags.json of a training run directory of a glucose env.
+
+    Raises:
+      ValueError: no or an unreadable flags.json, a run on another env family, or one with
+        no saved policy yet.
+    """
+    import json
+
+    path = os.path.join(workdir, "flags.json")
+    if not os.path.exists(path):
+        raise ValueError(f"--workdir={workdir} is not a run directory (no flags.json).")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        algo, env = saved["algo"], saved["env"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"--workdir={workdir}: {path} is not a readable flags file "
+                         f"({err!r}).") from None
+    if not str(env).startswith("glucose/"):
+        raise ValueError(f"--workdir={workdir} holds a {algo} run on {env}: launch.evaluate "
+                         "evaluates runs on glucose envs.")
+    if not os.path.isdir(os.path.join(workdir, "policy")):
+        raise ValueError(f"--workdir={workdir} has no policy/ yet (a run saves it when it "
+                         "ends): train first.")
+    return saved
+
+
+def check_flags() -> None:
+    """Every flag checked before any simulation: names, counts, the scenario file."""
     import envs
+    from envs.glucose import controllers, sensor
+    from envs.glucose import scenario as scenario_lib
 
     if FLAGS.env is not None and (not FLAGS.env.startswith("glucose/")
                                   or FLAGS.env not in envs.names()):
-        groups = [n for n in envs.names() if n.startswith("glucose/")]
-        _usage_error(f"unknown glucose env {FLAGS.env!r}. Choices: {', '.join(groups)}")
+        glucose = [n for n in envs.names() if n.startswith("glucose/")]
+        usage_error(f"--env={FLAGS.env!r} is not a glucose env. Choices: {', '.join(glucose)}")
     if FLAGS.days is not None and FLAGS.days < 1:
-        _usage_error(f"--days must be >= 1, got {FLAGS.days}.")
+        usage_error(f"--days must be >= 1, got {FLAGS.days}.")
     if not FLAGS.workdir and not FLAGS.controller:
-        _usage_error("give --workdir=RUN (a trained agent) or --controller=NAME[,NAME].")
+        usage_error("give --workdir=RUN (a trained agent) or --controller=NAME[,NAME].")
+    names = ("all", *controllers.NAMES)
+    unknown = [c for c in FLAGS.controller if c not in names]
+    if unknown or ("all" in FLAGS.controller and len(FLAGS.controller) > 1):
+        usage_error(f"unknown --controller={','.join(unknown or FLAGS.controller)!r}. "
+                    f"Choices: {', '.join(controllers.NAMES)}, or all alone.")
+    if FLAGS.sensor is not None and FLAGS.sensor not in sensor.SENSORS:
+        usage_error(f"unknown --sensor={FLAGS.sensor!r}. Choices: {', '.join(sensor.SENSORS)}")
+    if FLAGS.scenario is not None:
+        if not os.path.isfile(FLAGS.scenario):
+            usage_error(f"--scenario={FLAGS.scenario}: no such file.")
+        try:
+            scenario_lib.read_csv(FLAGS.scenario)
+        except (OSError, ValueError) as err:
+            usage_error(f"--scenario={FLAGS.scenario}: {err}")
+    if FLAGS.workdir:
+        try:
+            _run_flags(FLAGS.workdir)
+        except ValueError as err:
+            usage_error(str(err))
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+
+    check_flags()
     try:
         if FLAGS.workdir:
             env, policy, params, algo_name, saved = load_agent(FLAGS.workdir, scenario_args())
@@ -302,10 +352,10 @@ def main(argv):
                          result_dir(FLAGS.outdir or FLAGS.workdir), agent_name=algo_name,
                          baseline_names=FLAGS.controller or ["all"])
             return
-        env = envs.make(FLAGS.env or "glucose/adults", **scenario_args())
+        env, _ = presets.make_env(FLAGS.env or "glucose/adults", scenario_args())
         controllers = baselines(FLAGS.controller, env.dt_min)
     except (FileNotFoundError, ValueError) as err:
-        _usage_error(str(err))
+        usage_error(str(err))
     days, seed = _days_and_seed(env, {})
     run_and_report(env, controllers, days, seed,
                    result_dir(FLAGS.outdir or os.path.join("runs", "evaluate")))
@@ -322,7 +372,7 @@ def _days_and_seed(env, saved: dict) -> tuple[int, int]:
 
 def run():
     _define_flags()
-    app.run(main)
+    app.run(main, flags_parser=presets.parse_flags)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@
         --env_arg=sensor=Dexcom
 
 Every field of the algorithm's Config is a `--config.<field>` flag (see `--helpfull`).
-Unknown algorithms, environments or fields exit with code 2 and list the choices.
+A bad input (an unknown algorithm, environment, preset, field or env argument, a bad value, a
+run directory holding another run) exits with code 2 and one line `error: ...`, listing the
+choices where there are some, before anything is written or compiled (docs/exit_codes.md).
+A rerun in a run directory resumes it only with the same algo, env, seed, seed count, env
+arguments and config; anything else is refused, naming what differs.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import sys
 
 from absl import app, flags, logging
 
-from launch import choices
+from launch import choices, presets
+from launch.presets import usage_error
 
 FLAGS = flags.FLAGS
 DEFAULT_ALGO = "sac"
@@ -81,11 +86,9 @@ RUN_DIRECTORY = {
 
 _FLAG_NAMES = ("algo", "env", "seed", "steps", "num_envs", "preset", "devices", "num_seeds",
                "eval_seed", "eval_days")
-
-
-def _usage_error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+# What makes a run directory's checkpoints one run's, besides the config (the driver's
+# config.json): a rerun in the directory with any of these changed is refused.
+RUN_IDENTITY = ("algo", "env", "seed", "num_seeds", "env_args")
 
 
 def _argv_value(argv: list[str], name: str) -> str | None:
@@ -97,15 +100,31 @@ def _argv_value(argv: list[str], name: str) -> str | None:
     return None
 
 
-def _saved_flags(workdir: str | None) -> dict:
-    from rlcore.checkpoint import load_json
+def _read_flags(workdir: str) -> dict | None:
+    """`<workdir>/flags.json`, None when there is none."""
+    import json
 
-    if workdir is None:
-        _usage_error("--resume needs --workdir.")
     path = os.path.join(workdir, "flags.json")
     if not os.path.exists(path):
-        _usage_error(f"--resume: {path} does not exist (no run to resume there).")
-    return load_json(path)
+        return None
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as err:
+        usage_error(f"{path} is not a readable flags file: {err}")
+    if not isinstance(saved, dict):
+        usage_error(f"{path} is not a readable flags file: not a JSON object.")
+    return saved
+
+
+def _saved_flags(workdir: str | None) -> dict:
+    if workdir is None:
+        usage_error("--resume needs --workdir.")
+    saved = _read_flags(workdir)
+    if saved is None:
+        usage_error(f"--resume: {os.path.join(workdir, 'flags.json')} does not exist (no run "
+                    "to resume there).")
+    return saved
 
 
 def define_config_flags(argv: list[str]):
@@ -117,15 +136,13 @@ def define_config_flags(argv: list[str]):
         algo = _saved_flags(_argv_value(argv, "workdir")).get("algo", DEFAULT_ALGO)
     preset_name = _argv_value(argv, "preset")
     if algo is None and preset_name is not None:
-        from launch import presets
-
         try:
             algo = presets.get(preset_name).algo
         except ValueError as err:
-            _usage_error(str(err))
+            usage_error(str(err))
     algo = algo or DEFAULT_ALGO
     if algo not in algorithms.available():
-        _usage_error(f"unknown --algo={algo!r}. Choices: {', '.join(algorithms.available())}")
+        usage_error(f"unknown --algo={algo!r}. Choices: {', '.join(algorithms.available())}")
     config_cls = algorithms.get(algo).Config
     for field in dataclasses.fields(config_cls):
         default = field.default if field.default is not dataclasses.MISSING else None
@@ -148,16 +165,46 @@ def build_config(config_cls, overrides: dict[str, str], explicit: dict[str, str]
     return apply_overrides(config_cls(), overrides), overrides
 
 
+def check_counts() -> None:
+    """The count flags: positive, and --devices no more than JAX sees, dividing --num_seeds."""
+    for name in ("steps", "num_envs", "num_seeds", "devices", "eval_days"):
+        if FLAGS[name].value is not None and FLAGS[name].value < 1:
+            usage_error(f"--{name} must be >= 1, got {FLAGS[name].value}.")
+    if FLAGS.devices not in (None, 1):
+        import jax
+
+        available = jax.devices()
+        if FLAGS.devices > len(available):
+            usage_error(f"--devices={FLAGS.devices}, but JAX sees {len(available)} device(s) "
+                        f"({available[0].platform}); on CPU set XLA_FLAGS="
+                        "--xla_force_host_platform_device_count=N before JAX is imported.")
+        if FLAGS.num_seeds > 1 and FLAGS.num_seeds % FLAGS.devices:
+            usage_error(f"--num_seeds={FLAGS.num_seeds} must be divisible by --devices="
+                        f"{FLAGS.devices}: the seeds are split across the devices.")
+
+
+def check_rerun(workdir: str, record: dict) -> None:
+    """Refuses a run directory that holds another run: its flags.json names another algo,
+    env, seed, seed count or env arguments (`RUN_IDENTITY`). Called before flags.json is
+    written; the config is the driver's check (`driver.training.check_run`)."""
+    import json
+
+    saved = _read_flags(workdir)
+    if saved is None:
+        return
+    now = json.loads(json.dumps(record))  # as it would read back (tuples become lists)
+    differences = [f"--{name}: saved={saved[name]!r} now={now[name]!r}"
+                   for name in RUN_IDENTITY if name in saved and saved[name] != now[name]]
+    if differences:
+        usage_error(f"{workdir} holds another run: " + "; ".join(differences)
+                    + ". Give the same flags to resume it, or another --workdir.")
+
+
 def train_algo(env, config):
     """`driver.train` with the run's flags: one program for every algorithm, seed count and
     device count."""
     import driver
 
-    if FLAGS.num_seeds < 1:
-        _usage_error(f"--num_seeds must be >= 1, got {FLAGS.num_seeds}.")
-    if FLAGS.num_seeds > 1 and (FLAGS.devices or 1) > 1 and FLAGS.num_seeds % FLAGS.devices:
-        _usage_error(f"--num_seeds={FLAGS.num_seeds} must be divisible by "
-                     f"--devices={FLAGS.devices}: the seeds are split across the devices.")
     return driver.train(FLAGS.algo, env, config, seed=FLAGS.seed, num_seeds=FLAGS.num_seeds,
                         workdir=FLAGS.workdir, progress=FLAGS.progress, devices=FLAGS.devices)
 
@@ -166,7 +213,7 @@ def main(argv, config_cls):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     import envs
-    from launch import presets
+    from driver.training import check_run
     from rlcore.checkpoint import save_json
     from rlcore.report import print_eval_table
 
@@ -176,7 +223,7 @@ def main(argv, config_cls):
     try:
         env_args = presets.parse_env_args(FLAGS.env_arg)
     except ValueError as err:
-        _usage_error(str(err))
+        usage_error(str(err))
     if FLAGS.resume:
         saved = _saved_flags(FLAGS.workdir)
         for name in _FLAG_NAMES:
@@ -185,7 +232,10 @@ def main(argv, config_cls):
         overrides = saved.get("config_overrides", {})
         env_args = {**saved.get("env_args", {}), **env_args}
     elif FLAGS.preset:
-        preset = presets.get(FLAGS.preset)
+        try:
+            preset = presets.get(FLAGS.preset)
+        except ValueError as err:
+            usage_error(str(err))
         if not FLAGS["env"].present:
             FLAGS.env = preset.env
         if not FLAGS["algo"].present:
@@ -193,25 +243,33 @@ def main(argv, config_cls):
         overrides = dict(preset.config)
         env_args = {**preset.env_args, **env_args}
     if FLAGS.env not in envs.names():
-        _usage_error(f"unknown --env={FLAGS.env!r}. Choices: {', '.join(envs.names())}")
+        usage_error(f"unknown --env={FLAGS.env!r}. Choices: {', '.join(envs.names())}")
+    check_counts()
     try:
         config, overrides = build_config(config_cls, overrides, explicit)
-        env = envs.make(FLAGS.env, **env_args)
     except (ValueError, TypeError) as err:
-        _usage_error(str(err))
+        usage_error(f"--config: {err}")
+    try:
+        env, env_args = presets.make_env(FLAGS.env, env_args)
+    except ValueError as err:
+        usage_error(str(err))
+    record = {**{n: FLAGS[n].value for n in _FLAG_NAMES}, "config_overrides": overrides,
+              "env_args": env_args}
+    if FLAGS.workdir:
+        check_rerun(FLAGS.workdir, record)
+    try:  # everything the driver refuses before compiling, with nothing written yet
+        check_run(FLAGS.algo, env, config, seed=FLAGS.seed, num_seeds=FLAGS.num_seeds,
+                  workdir=FLAGS.workdir, devices=FLAGS.devices)
+    except ValueError as err:
+        usage_error(str(err))
 
     if FLAGS.workdir:
         os.makedirs(FLAGS.workdir, exist_ok=True)
-        save_json(os.path.join(FLAGS.workdir, "flags.json"),
-                  {**{n: FLAGS[n].value for n in _FLAG_NAMES}, "config_overrides": overrides,
-                   "env_args": env_args})
+        save_json(os.path.join(FLAGS.workdir, "flags.json"), record)
     print(f"Training {FLAGS.algo} on {FLAGS.env} for {config.total_env_steps} env steps "
           f"({config.num_envs} envs), seed {FLAGS.seed}"
           + (f", run directory {FLAGS.workdir}" if FLAGS.workdir else ""))
-    try:
-        result = train_algo(env, config)
-    except ValueError as err:  # e.g. resuming with a different config
-        _usage_error(str(err))
+    result = train_algo(env, config)
     print_eval_table(result.metrics, title=f"{FLAGS.algo} on {FLAGS.env}")
     if getattr(result, "selected_env_steps", None) is not None:
         print(f"Policy: the best evaluation's, at {result.selected_env_steps} env steps "
@@ -240,7 +298,8 @@ def main(argv, config_cls):
 
 def run():
     config_cls = define_config_flags(sys.argv)
-    app.run(lambda argv: main(argv, config_cls))
+    app.run(lambda argv: main(argv, config_cls),
+            flags_parser=lambda argv: presets.parse_flags(argv, config_cls))
 
 
 if __name__ == "__main__":

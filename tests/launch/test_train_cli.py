@@ -1,5 +1,6 @@
 """launch.train: bad names exit 2 listing the choices, before any work; a tiny run writes its
-run directory and resumes with --workdir alone."""
+run directory, resumes with --workdir alone and refuses a rerun with another seed (every bad
+input: tests/launch/test_exit_codes.py)."""
 
 import json
 import os
@@ -48,3 +49,12 @@ def test_tiny_run_writes_run_directory_and_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     with open(os.path.join(workdir, "metrics.csv")) as f:
         assert len(f.read().strip().splitlines()) == 1 + 2  # header + two evaluations
+    # A rerun with another seed is another run: refused before anything is written or
+    # compiled, rather than the seed-0 checkpoint restored under the label seed 1.
+    with open(os.path.join(workdir, "flags.json")) as f:
+        saved = f.read()
+    other = _train(*tiny, f"--workdir={workdir}", "--seed=1")
+    assert other.returncode == 2 and "Training" not in other.stdout
+    assert "--seed: saved=0 now=1" in other.stderr
+    with open(os.path.join(workdir, "flags.json")) as f:
+        assert f.read() == saved
