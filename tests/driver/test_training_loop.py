@@ -1,18 +1,25 @@
-"""The off-policy loop: compile once, checkpoint round trip, kill + resume, corrupt files."""
+"""The off-policy loop: compile once, checkpoint round trip, kill + resume (checkpoints
+numbered by env steps, and the older ones numbered by evaluation), SIGTERM / SIGINT stop at a
+chunk boundary with a checkpoint, corrupt files. Real processes killed at random moments:
+test_kill_resume.py."""
 
 import os
+import shutil
+import signal
 import types
 
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 import driver
 import envs
 from algorithms import off_policy, sac
 from driver import runs
+from driver.training import TrainingInterrupted
 from envs.wrappers import Wrapper
 from rlcore import checkpoint
 from rlcore.config import to_dict
@@ -84,29 +91,97 @@ class Killed(Exception):
     pass
 
 
+def _steps_after(evals):
+    """Env steps after evaluation number `evals` (the number of its checkpoint)."""
+    return TINY.prefill_iterations * TINY.num_envs + evals * TINY.eval_every_steps
+
+
 def _kill_after(evals):
     def on_eval(step, row):
         del row
-        if step >= TINY.prefill_iterations * TINY.num_envs + evals * TINY.eval_every_steps:
+        if step >= _steps_after(evals):
             raise Killed()
 
     return on_eval
 
 
-def test_killed_run_resumes_to_the_same_parameters(tmp_path):
-    env = envs.make("classic/pendulum")
-    full = driver.train(sac, env, TINY, seed=1, workdir=str(tmp_path / "full"), progress=False)
-    workdir = str(tmp_path / "killed")
-    with pytest.raises(Killed):  # killed during the 3rd evaluation, before its checkpoint
-        driver.train(sac, env, TINY, seed=1, workdir=workdir, progress=False,
-                     on_eval=_kill_after(3))
-    assert checkpoint.Checkpointer(workdir).steps()[-1] == 2
-    resumed = driver.train(sac, env, TINY, seed=1, workdir=workdir, progress=False)
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """TINY with seed 1, uninterrupted."""
+    workdir = str(tmp_path_factory.mktemp("full"))
+    return driver.train(sac, envs.make("classic/pendulum"), TINY, seed=1, workdir=workdir,
+                        progress=False)
+
+
+def _same_run(resumed, full):
     chex.assert_trees_all_equal(resumed.state.training_state.params,
                                 full.state.training_state.params)
     assert [r["step"] for r in resumed.metrics] == [r["step"] for r in full.metrics]
     np.testing.assert_allclose([r["eval/return"] for r in resumed.metrics],
                                [r["eval/return"] for r in full.metrics])
+
+
+def test_killed_run_resumes_to_the_same_parameters(tmp_path, full_run):
+    env = envs.make("classic/pendulum")
+    workdir = str(tmp_path / "killed")
+    with pytest.raises(Killed):  # killed during the 3rd evaluation, before its checkpoint
+        driver.train(sac, env, TINY, seed=1, workdir=workdir, progress=False,
+                     on_eval=_kill_after(3))
+    ckpt = checkpoint.Checkpointer(workdir)
+    assert ckpt.steps() == [_steps_after(1), _steps_after(2)]  # numbered by env steps
+    assert ckpt.info(_steps_after(2)) == {"eval_index": 2}
+    ckpt.close()
+    resumed = driver.train(sac, env, TINY, seed=1, workdir=workdir, progress=False)
+    _same_run(resumed, full_run)
+
+
+def test_a_checkpoint_numbered_by_evaluation_resumes(tmp_path, full_run):
+    """Run directories written before checkpoints were numbered by env steps hold steps
+    1, 2, ... (the evaluation index) of flat, unnamed leaves: resumed from evaluation 2."""
+    env = envs.make("classic/pendulum")
+    workdir = str(tmp_path / "old")
+    with pytest.raises(Killed):
+        driver.train(sac, env, TINY, seed=1, workdir=workdir, progress=False,
+                     on_eval=_kill_after(3))
+    ckpt = checkpoint.Checkpointer(workdir)
+    state, _ = ckpt.restore(full_run.state)  # the state after evaluation 2
+    ckpt.close()
+    shutil.rmtree(os.path.join(workdir, "checkpoints"))
+    manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"),
+                                    options=ocp.CheckpointManagerOptions(create=True))
+    manager.save(2, args=ocp.args.StandardSave(checkpoint._to_saveable_legacy(state)))
+    manager.wait_until_finished()
+    manager.close()
+    resumed = driver.train(sac, env, TINY, seed=1, workdir=workdir, progress=False)
+    _same_run(resumed, full_run)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_at_the_chunk_boundary_with_a_checkpoint(tmp_path, full_run, signum):
+    """The signal arrives during evaluation 2; checkpoints are due every 4 evaluations, yet
+    the run stops after evaluation 2 with a checkpoint there, puts the handlers back, and
+    resumes to the uninterrupted run's parameters."""
+    env = envs.make("classic/pendulum")
+    config = TINY.__class__(**{**TINY.__dict__, "checkpoint_every_evals": 4})
+    workdir = str(tmp_path / "run")
+    before = signal.getsignal(signum)
+
+    def on_eval(step, row):
+        if step == _steps_after(2):
+            os.kill(os.getpid(), signum)
+
+    with pytest.raises(TrainingInterrupted) as err:
+        driver.train(sac, env, config, seed=1, workdir=workdir, progress=False,
+                     on_eval=on_eval)
+    assert err.value.exit_code == 128 + signum and err.value.eval_index == 2
+    assert err.value.checkpoint_step == _steps_after(2)
+    assert signal.Signals(signum).name in str(err.value) and workdir in str(err.value)
+    assert signal.getsignal(signum) is before
+    ckpt = checkpoint.Checkpointer(workdir)
+    assert ckpt.steps() == [_steps_after(2)] and ckpt.info(_steps_after(2))["eval_index"] == 2
+    ckpt.close()
+    resumed = driver.train(sac, env, config, seed=1, workdir=workdir, progress=False)
+    _same_run(resumed, full_run)
 
 
 def test_resume_with_other_config_names_fields(tmp_path):
@@ -142,14 +217,14 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path, capsys):
         driver.train(sac, env, TINY, seed=2, workdir=workdir, progress=False,
                      on_eval=_kill_after(3))
     ckpt = checkpoint.Checkpointer(workdir)
-    assert ckpt.steps() == [1, 2]
-    latest = os.path.join(ckpt.directory, "2")
+    assert ckpt.steps() == [_steps_after(1), _steps_after(2)]
+    latest = os.path.join(ckpt.directory, str(_steps_after(2)))
     for root, _, files in os.walk(latest):
         for name in files:
             with open(os.path.join(root, name), "wb") as f:
                 f.write(b"garbage")
     resumed = driver.train(sac, env, TINY, seed=2, workdir=workdir, progress=False)
-    assert "checkpoint 2 is corrupt" in capsys.readouterr().out
+    assert f"checkpoint {_steps_after(2)} is corrupt" in capsys.readouterr().out
     assert int(resumed.state.training_state.env_steps) >= TINY.total_env_steps
     # The run went on from checkpoint 1: the rows after it were rewritten, none duplicated.
     steps = [r["step"] for r in resumed.metrics]
