@@ -2,6 +2,7 @@
 
 from algorithms.pearl import losses
 from algorithms.pearl.config import Config
+from algorithms.pearl.defaults import FAMILY_DEFAULTS, config_for_env, defaults_for_env
 from algorithms.pearl.encoder import (
     Gaussian,
     infer_posterior,
@@ -25,7 +26,8 @@ from algorithms.pearl.train import (
     update,
 )
 
-__all__ = ["Config", "Gaussian", "MetaState", "Networks", "PearlParams", "PolicyParams",
+__all__ = ["Config", "FAMILY_DEFAULTS", "Gaussian", "MetaState", "Networks", "PearlParams",
+           "PolicyParams", "config_for_env", "defaults_for_env",
            "TrainingState", "actor_loss", "alpha_loss", "critic_encoder_loss",
            "infer_posterior", "init", "kl_to_standard_normal", "losses", "make_meta_functions",
            "make_networks", "make_policy", "make_posterior", "policy_params",

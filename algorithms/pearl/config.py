@@ -63,9 +63,16 @@ class Config(SACFields, RunConfig):
       grad_steps_per_iteration: gradient steps per iteration (oyster's
         `num_train_steps_per_iteration`: 2000).
       rl_buffer_capacity: transitions the RL buffer of each train task holds (ring).
-      total_env_steps: meta-training env steps over all tasks, initial collection included;
-        sets the number of iterations (rounded up to whole chunks between evaluations).
-        (`RunConfig`'s field, as num_envs, checkpoint_every_evals and episode_length.)
+      total_env_steps: meta-training env steps over all tasks, initial collection included.
+        The run takes `num_iterations` = this minus the initial collection, divided by
+        `env_steps_per_iteration` and rounded to the nearest whole iteration (at least one),
+        so it stops within half an iteration of the budget; the last chunk between
+        evaluations skips the iterations past it. (`RunConfig`'s field, as num_envs,
+        checkpoint_every_evals and episode_length.)
+      critic_reward_key: an `info` entry of the env the critic learns from instead of the
+        reward (oyster's sparse point robot: the dense reward, "rewards are always dense" in
+        its SAC update); the context, the encoder and every reported return keep the env's
+        reward. None: the reward.
 
     Meta-test and logging:
       num_eval_episodes: consecutive episodes per held-out task (oyster: 600 steps / 200).
@@ -103,6 +110,7 @@ class Config(SACFields, RunConfig):
     grad_steps_per_iteration: int = 2000
     rl_buffer_capacity: int = 20_000
     total_env_steps: int = 1_000_000
+    critic_reward_key: str | None = None
 
     num_eval_episodes: int = 3
     num_exploration_episodes: int = 1
@@ -132,6 +140,8 @@ class Config(SACFields, RunConfig):
               "num_steps_prior + num_steps_posterior must be > 0: the encoder buffer of a task "
               "is cleared when it is sampled and must be refilled")
         check(self.grad_steps_per_iteration > 0, "grad_steps_per_iteration", "must be > 0")
+        check(self.critic_reward_key is None or bool(self.critic_reward_key.strip()),
+              "critic_reward_key", "must be None or the name of an info entry")
         check(self.rl_buffer_capacity >= self.batch_size, "rl_buffer_capacity",
               f"must be >= batch_size ({self.batch_size})")
         largest_phase = max(self.steps_per_phase(n) for n in (
@@ -171,8 +181,16 @@ class Config(SACFields, RunConfig):
 
     @property
     def num_iterations(self) -> int:
+        """Meta-training iterations after the initial collection: the steps left of
+        `total_env_steps`, rounded to the nearest whole iteration (halves up), at least one."""
         remaining = self.total_env_steps - self.initial_env_steps
-        return max(1, math.ceil(remaining / self.env_steps_per_iteration))
+        return max(1, math.floor(remaining / self.env_steps_per_iteration + 0.5))
+
+    @property
+    def planned_env_steps(self) -> int:
+        """Env steps the run takes: within half an iteration of `total_env_steps` (more only
+        where the budget is below the initial collection plus one iteration)."""
+        return self.initial_env_steps + self.num_iterations * self.env_steps_per_iteration
 
     @property
     def iterations_per_chunk(self) -> int:
@@ -181,7 +199,8 @@ class Config(SACFields, RunConfig):
 
     @property
     def num_evals(self) -> int:
-        """Chunks of `iterations_per_chunk` iterations, each followed by a meta-test."""
+        """Chunks of `iterations_per_chunk` iterations, each followed by a meta-test; the last
+        one skips the iterations past `num_iterations`."""
         return math.ceil(self.num_iterations / self.iterations_per_chunk)
 
     RENAMED_FIELDS: ClassVar[dict[str, str]] = {

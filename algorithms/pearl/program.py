@@ -15,6 +15,7 @@ Each row holds the chunk's mean training metrics and the meta-test on the held-o
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from algorithms.pearl import train as pearl_train
@@ -22,6 +23,8 @@ from algorithms.pearl.config import Config
 from envs.base import Env
 from rlcore import loop
 from rlcore.program import Program
+
+ITERATION_RAN = "iteration_ran"  # chunk metric: 1 for an iteration that ran, 0 past the budget
 
 
 def sample_train_test_tasks(env: Env, config: Config, key: jax.Array,
@@ -82,9 +85,33 @@ def make_program(env: Env, config: Config, mesh=None) -> Program:
             training_state=pearl_train.init(key_init, config, env.spec),
             train_tasks=train_tasks, test_tasks=test_tasks, key=key_loop)
 
+    per_chunk = config.iterations_per_chunk
+
+    def guarded_iteration(meta_state, _=None):
+        """One iteration while fewer than `num_iterations` have run (counted by the gradient
+        steps taken), else nothing: the last chunk stops at the budget without a second
+        compiled chunk. Under a vmap over seeds `cond` computes both branches and selects."""
+        done = meta_state.training_state.grad_steps // config.grad_steps_per_iteration
+        run = done < config.num_iterations
+        shapes = jax.eval_shape(fns.iteration, meta_state)[1]
+
+        def skip(ms, _):
+            return ms, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+
+        meta_state, metrics = jax.lax.cond(run, fns.iteration, skip, meta_state, None)
+        return meta_state, {**metrics, ITERATION_RAN: run.astype(jnp.float32)}
+
     def chunk(meta_state):
-        return jax.lax.scan(fns.iteration, meta_state, None,
-                            length=config.iterations_per_chunk)
+        if config.num_iterations % per_chunk == 0:  # whole chunks: no iteration to skip
+            return jax.lax.scan(fns.iteration, meta_state, None, length=per_chunk)
+        return jax.lax.scan(guarded_iteration, meta_state, None, length=per_chunk)
+
+    def summarize(metrics):
+        ran = metrics.pop(ITERATION_RAN, None)
+        if ran is not None:  # the iterations of the chunk that ran
+            keep = np.asarray(ran) > 0
+            metrics = {name: np.asarray(values)[keep] for name, values in metrics.items()}
+        return loop.summarize(metrics)
 
     def evaluate(meta_state, run_key, eval_index):
         key_eval = jax.random.split(run_key, 4)[3]
@@ -92,7 +119,7 @@ def make_program(env: Env, config: Config, mesh=None) -> Program:
                              meta_state.test_tasks, jax.random.fold_in(key_eval, eval_index))
 
     return Program(
-        init=init, start=fns.initial_collection, chunk=chunk, summarize=loop.summarize,
+        init=init, start=fns.initial_collection, chunk=chunk, summarize=summarize,
         evaluate=evaluate,
         policy_params=lambda meta_state: pearl_train.policy_params(meta_state.training_state),
         env_steps=lambda meta_state: meta_state.training_state.env_steps,

@@ -36,11 +36,16 @@ def make_collect(env: Env, config: Config, act: Act) -> Callable:
     at the start and again whenever an episode ends (oyster's `resample_z_rate = 1`
     trajectory). Actions are sampled (exploration).
     Returns `(transitions with leaves (K, E * S, ...), stats)`; `stats` holds the sums of
-    returns and the count of episodes that ended.
+    returns and the count of episodes that ended. With `config.critic_reward_key`, the
+    transitions' `extras` hold that info entry of each step (the critic's reward; the
+    `reward` stays the env's, for the context).
     """
     # Each env keeps its task through resets, even for a family that draws a task per episode
     # (a patient population): the data of a task must stay in that task's buffers.
     train_env = wrappers.wrap_for_training(env, config.episode_length, resample_tasks=False)
+    key_critic = config.critic_reward_key
+    if key_critic is not None:
+        train_env = _keep_step_info(env, train_env, key_critic)
     num_envs = config.num_envs
 
     def collect(policy_params: Params, tasks: jax.Array, q_z: enc.Gaussian, num_steps: int,
@@ -60,6 +65,8 @@ def make_collect(env: Env, config: Config, act: Act) -> Callable:
             action = act(policy_params, state.obs, z, key_act, False)
             next_state = train_env.step(state, action)
             transition = loop.env_transition(state, action, next_state)
+            if key_critic is not None:
+                transition = transition._replace(extras=next_state.info[key_critic])
             done = next_state.done
             fresh_z = enc.sample(env_q, jax.random.normal(key_resample, z.shape))
             z = jnp.where(done[:, None] > 0.5, fresh_z, z)
@@ -82,6 +89,25 @@ def make_collect(env: Env, config: Config, act: Act) -> Callable:
     return collect
 
 
+def _keep_step_info(env: Env, train_env: wrappers.Wrapper, key: str) -> wrappers.Wrapper:
+    """`train_env` (`wrappers.wrap_for_training(env)`'s stack) with the info entry `key` kept
+    at the step that ends an episode, as `truncation` is, instead of taking its reset value:
+    the entry describes the finished step (e.g. that step's dense reward).
+
+    Raises:
+      ValueError: `env` has no such info entry.
+    """
+    info = jax.eval_shape(env.reset, jax.random.key(0)).info
+    if key not in info:
+        raise ValueError(f"Invalid config field 'critic_reward_key': {env.spec.name} has no "
+                         f"info entry {key!r}; its entries: {', '.join(sorted(info))}")
+    auto_reset = train_env.env
+    if not isinstance(auto_reset, wrappers.BatchAutoResetWrapper):
+        raise TypeError(f"expected wrap_for_training's stack, got {type(auto_reset).__name__}")
+    auto_reset.step_keys = (*auto_reset.step_keys, key)
+    return train_env
+
+
 def make_meta_test(env: Env, config: Config, act: Act, factors: Callable) -> Callable:
     """Returns `meta_test(policy_params, encoder_params, tasks (N, P), key) -> returns`.
 
@@ -93,7 +119,9 @@ def make_meta_test(env: Env, config: Config, act: Act, factors: Callable) -> Cal
     shape. Steps after an episode terminates are masked out of the return and of the context.
 
     `factors(encoder_params, transitions) -> Gaussian` gives each transition's factor.
-    Returns the per-episode returns and costs `(num_eval_episodes, N)` each.
+    Returns a dict of per-episode arrays `(num_eval_episodes, N)`: `return`, `cost`, and
+    where the env's info has a `success` entry (1 at a step that reaches the goal), `success`:
+    1 where the episode reached it at some step.
     """
     eval_env = wrappers.wrap_for_eval(env, config.episode_length)
     length = eval_env.env.episode_length
@@ -122,31 +150,38 @@ def make_meta_test(env: Env, config: Config, act: Act, factors: Callable) -> Cal
                                         next_obs=next_state.obs)
                 sums = enc.accumulate(sums, factors(encoder_params, transition),
                                       config.variance_floor, alive)
-                out = (next_state.reward * alive, next_state.cost * alive)
+                out = {"return": next_state.reward * alive, "cost": next_state.cost * alive}
+                if "success" in next_state.info:  # static: the env's info keys
+                    out["success"] = next_state.info["success"] * alive
                 return (next_state, alive * (1.0 - next_state.done), sums), out
 
-            (_, _, sums), (rewards, costs) = jax.lax.scan(
+            (_, _, sums), out = jax.lax.scan(
                 step, (state, alive, sums), jax.random.split(key_steps, length))
-            return sums, (rewards.sum(0), costs.sum(0))
+            per_episode = {"return": out["return"].sum(0), "cost": out["cost"].sum(0)}
+            if "success" in out:
+                per_episode["success"] = out["success"].max(0)
+            return sums, per_episode
 
         sums = enc.empty_sums((num_tasks, latent))
         num = config.num_eval_episodes
-        _, (returns, costs) = jax.lax.scan(episode, sums,
-                                           (jnp.arange(num), jax.random.split(key, num)))
-        return returns, costs
+        _, per_episode = jax.lax.scan(episode, sums,
+                                      (jnp.arange(num), jax.random.split(key, num)))
+        return per_episode
 
     return meta_test
 
 
-def meta_test_metrics(returns: jax.Array, costs: jax.Array, num_exploration_episodes: int
-                      ) -> dict[str, jax.Array]:
+def meta_test_metrics(returns: jax.Array, costs: jax.Array, num_exploration_episodes: int,
+                      successes: jax.Array | None = None) -> dict[str, jax.Array]:
     """Named metrics from per-episode returns and costs `(num_episodes, N)`.
 
     `meta_test/return_prior`: episode 1 (z from the prior); `meta_test/return_posterior`:
     the first posterior episode, E + 1 (after E = `num_exploration_episodes` episodes of
     context); `meta_test/return_episode_k`: the adaptation curve; `eval/return`: the last
     episode (oyster's reported figure); `eval/return_prior` and `eval/return_posterior`
-    repeat the two for the end-of-run table.
+    repeat the two for the end-of-run table. With `successes` (1 where an episode reached
+    the goal), the same for the success rate: `meta_test/success_episode_k`,
+    `meta_test/success_prior`, `meta_test/success_posterior`, `eval/success`.
     """
     out = {f"meta_test/return_episode_{k + 1}": returns[k].mean()
            for k in range(returns.shape[0])}
@@ -158,4 +193,10 @@ def meta_test_metrics(returns: jax.Array, costs: jax.Array, num_exploration_epis
     out["eval/return_prior"] = returns[0].mean()
     out["eval/return_posterior"] = returns[num_exploration_episodes].mean()
     out["eval/cost"] = costs[-1].mean()
+    if successes is not None:
+        for k in range(successes.shape[0]):
+            out[f"meta_test/success_episode_{k + 1}"] = successes[k].mean()
+        out["meta_test/success_prior"] = successes[0].mean()
+        out["meta_test/success_posterior"] = successes[num_exploration_episodes].mean()
+        out["eval/success"] = successes[-1].mean()
     return out

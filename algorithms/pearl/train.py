@@ -236,10 +236,16 @@ def make_meta_functions(env: Env, config: Config) -> MetaFunctions:
     meta_test_fn = rollout.make_meta_test(env, config, act, factors)
 
     def add(ts: TrainingState, ids, data, to_encoder: bool) -> TrainingState:
-        ts = ts.replace(rl_buffer=buffers.add(ts.rl_buffer, ids, data),
+        """Writes collected data: the RL buffer gets the critic's reward (the info entry
+        `critic_reward_key`, collected into `extras`, or the reward), the encoder buffer the
+        env's reward (what a context holds at meta-test)."""
+        context_data = data._replace(extras=())
+        rl_data = (context_data if config.critic_reward_key is None
+                   else context_data._replace(reward=data.extras))
+        ts = ts.replace(rl_buffer=buffers.add(ts.rl_buffer, ids, rl_data),
                         env_steps=ts.env_steps + data.reward.size)
         if to_encoder:
-            ts = ts.replace(encoder_buffer=buffers.add(ts.encoder_buffer, ids, data))
+            ts = ts.replace(encoder_buffer=buffers.add(ts.encoder_buffer, ids, context_data))
         return ts
 
     def initial_collection(ms: MetaState) -> MetaState:
@@ -291,7 +297,9 @@ def make_meta_functions(env: Env, config: Config) -> MetaFunctions:
         return ms.replace(training_state=ts, key=key), metrics
 
     def meta_test(params: PolicyParams, tasks: jax.Array, key: jax.Array):
-        returns, costs = meta_test_fn(params, params.encoder, tasks, key)
-        return rollout.meta_test_metrics(returns, costs, config.num_exploration_episodes)
+        per_episode = meta_test_fn(params, params.encoder, tasks, key)
+        return rollout.meta_test_metrics(per_episode["return"], per_episode["cost"],
+                                         config.num_exploration_episodes,
+                                         per_episode.get("success"))
 
     return MetaFunctions(initial_collection, iteration, meta_test)

@@ -11,6 +11,11 @@ Envs:
   mjx/point-goal-sparse  goals on the upper half of the unit circle (angle ~ U[0, pi]);
                          reward 1 - |p - g| within `goal_radius_m` (0.2) of the goal, else 0
                          (PEARL's SparsePointEnv).
+
+Info of every step: `distance` (m) to the goal, `success` (1 while the point is within
+`goal_radius_m` of the goal, default 0.2 m, else 0) and `dense_reward` (-distance: the sparse
+family's dense twin, which oyster's critic learns from while the context sees the sparse
+reward; see `algorithms.pearl.Config.critic_reward_key`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ from envs.mjx.base import MjxEnv
 class PointGoal(MjxEnv):
     """Reach a goal in the square [-1, 1]^2: reward = -distance (m)."""
 
-    def __init__(self, name: str = "mjx/point-goal", episode_length: int = 30):
+    def __init__(self, name: str = "mjx/point-goal", episode_length: int = 30,
+                 goal_radius_m: float = 0.2):
+        if goal_radius_m <= 0:
+            raise ValueError(f"goal_radius_m must be > 0, got {goal_radius_m}.")
+        self.goal_radius_m = float(goal_radius_m)
         super().__init__(name=name, xml_file="point.xml", obs_size=4, n_frames=5,
                          episode_length=episode_length, task_size=2)
 
@@ -55,17 +64,18 @@ class PointGoal(MjxEnv):
         return -self.distance(next_obs, task)
 
     def step_info(self, data, task):
-        return {"distance": jnp.sqrt(jnp.sum(jnp.square(data.qpos - task)))}
+        """`distance` (m), `success` (1 within `goal_radius_m`) and `dense_reward` (-distance)."""
+        distance = jnp.sqrt(jnp.sum(jnp.square(data.qpos - task)))
+        return {"distance": distance,
+                "success": (distance <= self.goal_radius_m).astype(jnp.float32),
+                "dense_reward": -distance}
 
 
 class PointGoalSparse(PointGoal):
     """Goals on the upper unit half circle; reward 1 - distance only within the goal radius."""
 
     def __init__(self, episode_length: int = 30, goal_radius_m: float = 0.2):
-        if goal_radius_m <= 0:
-            raise ValueError(f"goal_radius_m must be > 0, got {goal_radius_m}.")
-        self.goal_radius_m = float(goal_radius_m)
-        super().__init__("mjx/point-goal-sparse", episode_length)
+        super().__init__("mjx/point-goal-sparse", episode_length, goal_radius_m)
 
     def sample_task(self, key):
         angle = jax.random.uniform(key, (), minval=0.0, maxval=jnp.pi)
