@@ -13,6 +13,10 @@ run directory holding another run) exits with code 2 and one line `error: ...`, 
 choices where there are some, before anything is written or compiled (docs/exit_codes.md).
 A rerun in a run directory resumes it only with the same algo, env, seed, seed count, env
 arguments and config; anything else is refused, naming what differs.
+
+SIGTERM or Ctrl-C (SIGINT) ends the current chunk, saves a checkpoint there and exits with
+143 or 130 (128 + the signal) without the final policy or report; `--resume` continues the
+run from that checkpoint. A second signal stops at once.
 """
 
 from __future__ import annotations
@@ -269,7 +273,16 @@ def main(argv, config_cls):
     print(f"Training {FLAGS.algo} on {FLAGS.env} for {config.total_env_steps} env steps "
           f"({config.num_envs} envs), seed {FLAGS.seed}"
           + (f", run directory {FLAGS.workdir}" if FLAGS.workdir else ""))
-    result = train_algo(env, config)
+    from driver.training import TrainingInterrupted
+
+    try:
+        result = train_algo(env, config)
+    except TrainingInterrupted as stopped:
+        print(f"Stopped: {stopped}", file=sys.stderr)
+        if FLAGS.workdir and stopped.checkpoint_step is not None:
+            print(f"Continue with: python -m launch.train --workdir={FLAGS.workdir} --resume",
+                  file=sys.stderr)
+        sys.exit(stopped.exit_code)
     print_eval_table(result.metrics, title=f"{FLAGS.algo} on {FLAGS.env}")
     if getattr(result, "selected_env_steps", None) is not None:
         print(f"Policy: the best evaluation's, at {result.selected_env_steps} env steps "
