@@ -200,6 +200,9 @@ def _run(program: Program, config: Any, seeds: tuple[int, ...], mesh, workdir: s
     else:
         state = start(state)
     env_steps_now = int(np.ravel(jax.device_get(program.env_steps(state)))[0])
+    if saved_eval is not None:
+        print(f"Resuming from the checkpoint at {env_steps_now} env steps (evaluation "
+              f"{start_eval} of {program.num_chunks}).", flush=True)
     loggers = runs.make_loggers(workdir, seeds if batched else (), start_eval, env_steps_now)
     best = (runs.BestEval(workdir, program.policy_params(state), env_steps_now)
             if program.select_best and not batched else None)

@@ -1,9 +1,10 @@
 """Orbax checkpoints of the whole training state, with resume and corrupt-file fallback.
 
 A checkpoint holds the state's leaves by name: each leaf under its key path in the state
-(`training_state.params.actor.Dense_0.kernel`, `buffer.obs`, `0.mu`), so a restore matches
-leaves by name and refuses a checkpoint of another structure (`CheckpointMismatchError`)
-rather than filling two same-shaped leaves into each other's places. Typed PRNG keys are
+(`training_state.params.policy.params.dense_0.kernel`, `env_state.info.reset_key`), so a
+restore matches leaves by name and refuses a checkpoint of another structure
+(`CheckpointMismatchError`) rather than filling two same-shaped leaves into each other's
+places. Typed PRNG keys are
 stored as their raw key data and re-wrapped on restore, so any pytree the loop carries
 (params, optimiser states, replay buffer, env states, keys) round-trips; zero-size leaves are
 not stored (orbax refuses them) and come from the template.
@@ -52,7 +53,8 @@ def _entry_name(entry: Any) -> str:
 
 def leaf_names(tree: Any) -> list[str]:
     """The name of each leaf of `tree` in `jax.tree.leaves` order: its key path joined by
-    dots (`training_state.params.actor.Dense_0.kernel`; `leaf` for a bare array).
+    dots (`training_state.q_opt_state.0.mu.params.VmapMLP_0.dense_0.kernel`;
+    `leaf` for a bare array).
 
     Raises:
       ValueError: two leaves get one name (dict keys differing only in characters the names
@@ -135,16 +137,17 @@ def check_fits(saved: dict[str, Any], expected: dict[str, Any], where: str,
 class Checkpointer:
     """Saves and restores the loop state under `<workdir>/checkpoints/<step>`.
 
-    Orbax writes each step into a temporary directory and renames it when complete, so a
-    process killed while saving leaves the earlier steps intact (and a temporary directory
-    that `steps` ignores).
+    Orbax writes each step into a temporary directory (`<step>.orbax-checkpoint-tmp`) and
+    renames it when complete, so a process killed while saving leaves the earlier steps
+    intact and a temporary directory that `steps` ignores and the next Checkpointer removes.
     """
 
     def __init__(self, workdir: str, max_to_keep: int = 3, subdir: str = "checkpoints"):
         self.directory = os.path.join(os.path.abspath(workdir), subdir)
         self._manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+                                                 cleanup_tmp_directories=True),
             item_handlers=ocp.StandardCheckpointHandler(),
         )
 
@@ -266,13 +269,17 @@ def restore_policy(workdir: str, template: Any, subdir: str = "policy") -> Any:
 
 
 def save_json(path: str, obj: Any) -> None:
+    """Writes `obj` as JSON to `path` atomically (a temporary file renamed over it): a process
+    killed while writing leaves the previous file whole, never a truncated one."""
     def default(x):
         if isinstance(x, np.generic | np.ndarray):
             return x.tolist()
         return str(x)
 
-    with open(path, "w") as f:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True, default=default)
+    os.replace(tmp, path)
 
 
 def load_json(path: str) -> Any:
