@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import jax
 import numpy as np
@@ -65,39 +64,6 @@ def test_summary_row_by_hand():
     assert "train/alpha_iqm" not in row
     with pytest.raises(ValueError, match="distinct"):
         driver.train(sac, envs.make("classic/pendulum"), TINY, seeds=(1, 1))
-
-
-@pytest.mark.slow  # timing: flaky on a loaded machine; figures in benchmarks/seeds.md
-@pytest.mark.xdist_group("long_learning")  # beside a learning test, not two of them
-def test_eight_seeds_in_one_jit_take_less_than_three_times_one_seed():
-    """The issue's criterion, wall time of whole runs (compile included, reported apart).
-
-    8 seeds compile about as fast as one; steady state (compile excluded) they cost 3-8x one
-    seed per iteration on this 2-core CPU (XLA's CPU batched matmuls of tiny networks scale
-    almost linearly), which is printed, not asserted (see benchmarks/seeds.md).
-    """
-    env = envs.make("classic/pendulum")
-    config = sac.Config(total_env_steps=10_000, num_envs=16, batch_size=32,
-                        replay_capacity=4096, warmup_steps=64, learning_starts=64,
-                        eval_every_steps=16 * 200, hidden_sizes=(32, 32),
-                        grad_steps_per_env_step=1 / 16, checkpoint_every_evals=0,
-                        num_eval_envs=4, episode_length=200)
-    start = time.perf_counter()
-    one = driver.train(sac, env, config, seed=0, progress=False)
-    wall_one = time.perf_counter() - start
-    start = time.perf_counter()
-    eight = driver.train(sac, env, config, seeds=range(8), progress=False)
-    wall_eight = time.perf_counter() - start
-    assert len(eight.per_seed) == 8 and len(eight.metrics) == len(one.metrics)
-
-    def steps_per_s(rows):  # one seed's env steps per second, compile excluded
-        return max(r["train/env_steps_per_s"] for r in rows)
-
-    steady = 8 * steps_per_s(one.metrics) / steps_per_s(eight.metrics)
-    print(f"\nwall: 1 seed {wall_one:.1f} s (compile {one.metrics[0]['train/compile_s']:.1f}"
-          f" s), 8 seeds {wall_eight:.1f} s (compile {eight.metrics[0]['train/compile_s']:.1f}"
-          f" s), ratio {wall_eight / wall_one:.2f}; steady-state time ratio {steady:.2f}")
-    assert wall_eight < 3.0 * wall_one
 
 
 class Killed(Exception):
