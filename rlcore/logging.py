@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 
@@ -27,8 +28,12 @@ class MetricsLogger:
         self.csv_path = os.path.join(workdir, "metrics.csv")
         if resume and os.path.exists(self.csv_path):
             with open(self.csv_path, newline="") as f:
-                rows = list(csv.DictReader(f))
-            self.history = [{k: float(v) for k, v in r.items() if v != ""} for r in rows]
+                text = f.read()
+            if text and not text.endswith("\n"):  # a kill mid-append: drop the partial row
+                text = text[:text.rfind("\n") + 1]
+            rows = list(csv.DictReader(io.StringIO(text, newline="")))
+            self.history = [{k: float(v) for k, v in r.items() if v not in ("", None)}
+                            for r in rows]
             if rows:
                 self._columns = list(rows[0].keys())
         elif os.path.exists(self.csv_path):
@@ -47,11 +52,15 @@ class MetricsLogger:
             self._rewrite()
 
     def _rewrite(self) -> None:
-        with open(self.csv_path, "w", newline="") as f:
+        """Writes the whole file to a temporary one and renames it over `metrics.csv`: a kill
+        mid-rewrite leaves the old file or the new one, never a truncated one."""
+        tmp = self.csv_path + ".tmp"
+        with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=self._columns)
             w.writeheader()
             for r in self.history:
                 w.writerow({k: r.get(k, "") for k in self._columns})
+        os.replace(tmp, self.csv_path)
 
     def write(self, step: int, metrics: dict[str, float]) -> None:
         row = {"step": float(step), **{k: float(v) for k, v in metrics.items()}}
