@@ -296,6 +296,11 @@ def render(results: dict) -> str:
         "count, env arguments (`flags.json`) and config (`config.json`, which also records the "
         "algorithm, env and seeds); anything else is refused, naming what differs.",
         "",
+        "Other exit codes of `launch.train`: 0 when the run finished; 143 when SIGTERM stopped "
+        "it and 130 when SIGINT (Ctrl-C) did, in both cases after the current chunk and a "
+        "checkpoint at its boundary (`--resume` continues; `tests/driver/test_kill_resume.py`). "
+        "A SIGKILL loses at most one checkpoint interval.",
+        "",
         "The rows run in a directory holding `runs/pendulum` (a SAC run on classic/pendulum "
         f"with seed 0: `{PENDULUM}`), `runs/config-only` (its config.json alone), "
         "`runs/glucose` (flags.json of a glucose run that has no policy yet), "
