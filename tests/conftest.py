@@ -7,8 +7,9 @@ start (they inherit the environment):
 * a persistent compilation cache (`JAX_COMPILATION_CACHE_DIR`, default under the system temp
   dir): a program compiled by one test (a resumed run, the same tiny config in another file,
   a subprocess) is loaded by the next;
-* `--xla_backend_optimization_level=0` when the marker expression selects none of `slow`,
-  `full_opt`, `notebooks` (and JAXRL_TEST_FULL_OPT is not 1): about a third less compile time.
+* XLA's lowered optimisation (`tests/xla_flags.py`: optimisation level 0, no CPU fusion
+  emitters) when the marker expression selects none of `slow`, `full_opt`, `notebooks` (and
+  JAXRL_TEST_FULL_OPT is not 1): a third to two thirds less compile time.
   Float results may then differ from an optimised build in the last bits, so the bit-exact
   pins run in a subprocess without it (`tests/driver/test_pins.py`), and tests that need the
   default optimisation carry the `full_opt` marker (run by .ci/run's second step).

@@ -19,6 +19,7 @@ import sys
 import pytest
 
 from tests.driver.make_pins import ALGOS, CLI_PINS, CLI_RUNS, PINS, ROOT, run, run_cli
+from tests.xla_flags import without_lowered_opt
 
 MAKE_PINS = os.path.join(ROOT, "tests", "driver", "make_pins.py")
 
@@ -44,9 +45,8 @@ def _run_fully_optimised(name):
     """`run(name)` with XLA's default optimisation (the pins' build): in this process when it
     has it (.ci/run's second step), else in a fresh interpreter without the lowered level
     that tests/conftest.py sets for the default selection."""
-    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
-                     if not f.startswith("--xla_backend_optimization_level"))
-    if flags == os.environ.get("XLA_FLAGS", "").strip():
+    flags = without_lowered_opt(os.environ.get("XLA_FLAGS", ""))
+    if flags == " ".join(os.environ.get("XLA_FLAGS", "").split()):
         return json.loads(json.dumps(run(name)))
     proc = subprocess.run([sys.executable, MAKE_PINS, "--one", name], cwd=ROOT,
                           capture_output=True, text=True, timeout=900,
