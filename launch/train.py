@@ -155,6 +155,16 @@ def define_config_flags(argv: list[str]):
     return config_cls
 
 
+def family_defaults(algo: str, env_name: str) -> dict[str, str]:
+    """The algorithm's config overrides for the env's family (`<algo>.defaults_for_env`, e.g.
+    PEARL's per-family settings), `{}` when it has none. A preset's config and --steps /
+    --num_envs / --config.<field> win over them; they are recorded in flags.json."""
+    import algorithms
+
+    module = algorithms.get(algo)
+    return dict(module.defaults_for_env(env_name)) if hasattr(module, "defaults_for_env") else {}
+
+
 def build_config(config_cls, overrides: dict[str, str], explicit: dict[str, str]):
     """The config: defaults < `overrides` (a preset's, a resumed run's) < --steps/--num_envs
     < the --config.<field> flags given now (`explicit`)."""
@@ -248,7 +258,16 @@ def main(argv, config_cls):
         env_args = {**preset.env_args, **env_args}
     if FLAGS.env not in envs.names():
         usage_error(f"unknown --env={FLAGS.env!r}. Choices: {', '.join(envs.names())}")
+    if not FLAGS.resume:  # a resumed run's saved overrides already hold them
+        overrides = {**family_defaults(FLAGS.algo, FLAGS.env), **overrides}
     check_counts()
+    if FLAGS.env.startswith("glucose/"):
+        from envs.glucose.evaluation import check_report_seed
+
+        try:
+            check_report_seed(FLAGS.eval_seed, range(FLAGS.seed, FLAGS.seed + FLAGS.num_seeds))
+        except ValueError as err:
+            usage_error(str(err))
     try:
         config, overrides = build_config(config_cls, overrides, explicit)
     except (ValueError, TypeError) as err:
