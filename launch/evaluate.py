@@ -298,6 +298,12 @@ def _run_flags(workdir: str) -> dict:
     if not str(env).startswith("glucose/"):
         raise ValueError(f"--workdir={workdir} holds a {algo} run on {env}: launch.evaluate "
                          "evaluates runs on glucose envs.")
+    from envs.glucose.evaluation import check_report_seed
+
+    first = int(saved.get("seed", 0))
+    check_report_seed(FLAGS.seed if FLAGS.seed is not None else saved.get("eval_seed", 1000),
+                      range(first, first + int(saved.get("num_seeds", 1))),
+                      flag="--seed" if FLAGS.seed is not None else "the run's --eval_seed")
     if not os.path.isdir(os.path.join(workdir, "policy")):
         raise ValueError(f"--workdir={workdir} has no policy/ yet (a run saves it when it "
                          "ends): train first.")

@@ -26,8 +26,32 @@ from envs.glucose.controllers import Controller
 from envs.glucose.env import GlucoseEnv
 
 
+def check_report_seed(eval_seed: int, training_seeds, flag: str = "--eval_seed") -> None:
+    """Refuses a report seed that is one of the training seeds.
+
+    A report's day keys are `fold_in(fold_in(key(eval_seed), patient), day)`; a training run
+    derives every key from `key(seed)` by `split` and `fold_in`, and the two meet
+    (`split(k, n)[i] == fold_in(k, i)`), so with `eval_seed == seed` both draw from one root.
+    Today's key paths happen to stay apart (no meal day of a training reset reappears in the
+    report; tests/launch/test_report_stream.py checks it day by day), but that rests on the
+    depth of each path, which any change to the loop could align. Distinct roots make the
+    held-out days independent of the training stream by construction, not by accident.
+
+    Raises:
+      ValueError: `eval_seed` is in `training_seeds` (the message names it `flag`).
+    """
+    seeds = sorted(int(s) for s in training_seeds)
+    if int(eval_seed) in seeds:
+        raise ValueError(
+            f"{flag}={eval_seed} is a training seed ({', '.join(map(str, seeds))}): the "
+            "report's meal days and sensor noise would come from the training run's root key, "
+            "so held-out days would not be independent of training. "
+            f"Give another {flag}.")
+
+
 def day_keys_and_tasks(env: GlucoseEnv, num_days: int, seed: int):
-    """`(keys (P*N,), tasks (P*N, 1))`: patient-major, the same for every controller."""
+    """`(keys (P*N,), tasks (P*N, 1))`: patient-major, the same for every controller. Apart
+    from training only when `seed` is not a training seed (`check_report_seed`)."""
     root = jax.random.key(seed)
     p_idx, d_idx = np.meshgrid(np.arange(env.num_patients), np.arange(num_days), indexing="ij")
     keys = jax.vmap(lambda p, d: jax.random.fold_in(jax.random.fold_in(root, p), d))(

@@ -62,6 +62,9 @@ ROWS = [
     ("train", f"{GLUCOSE} --env_arg=sensor_noise=maybe", "takes bool"),
     ("train", f"{GLUCOSE} --env_arg=episode_days=20", "episode_days must lie in (0, 10]"),
     ("train", f"{GLUCOSE} --env_arg=sensor=Libre", "Unknown CGM sensor 'Libre'"),
+    ("train", f"{GLUCOSE} --seed=1000", "--eval_seed=1000 is a training seed (1000)"),
+    ("train", f"{GLUCOSE} --seed=998 --num_seeds=3", "--eval_seed=1000 is a training seed "
+     "(998, 999, 1000)"),
     # resuming, and run directories holding another run
     ("train", "--resume", "--resume needs --workdir"),
     ("train", "--resume --workdir=runs/does-not-exist", "runs/does-not-exist/flags.json does "
@@ -94,6 +97,7 @@ ROWS = [
     ("evaluate", "--workdir=runs/does-not-exist", "not a run directory (no flags.json)"),
     ("evaluate", "--workdir=runs/pendulum", "launch.evaluate evaluates runs on glucose envs"),
     ("evaluate", "--workdir=runs/glucose", "has no policy/ yet"),
+    ("evaluate", "--workdir=runs/glucose --seed=0", "--seed=0 is a training seed (0)"),
     # benchmark
     ("benchmark", "--suite=nope", "unknown --suite='nope'. Choices: classic"),
     ("benchmark", "--suite=", "unknown --suite=''. Choices: "),
