@@ -157,13 +157,20 @@ def test_a_checkpoint_numbered_by_evaluation_resumes(tmp_path, full_run):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_at_the_chunk_boundary_with_a_checkpoint(tmp_path, full_run, signum):
+def test_a_signal_stops_at_the_chunk_boundary_with_a_checkpoint(tmp_path, full_run, signum,
+                                                                request):
     """The signal arrives during evaluation 2; checkpoints are due every 4 evaluations, yet
     the run stops after evaluation 2 with a checkpoint there, puts the handlers back, and
     resumes to the uninterrupted run's parameters."""
     env = envs.make("classic/pendulum")
     config = TINY.__class__(**{**TINY.__dict__, "checkpoint_every_evals": 4})
     workdir = str(tmp_path / "run")
+    if signal.getsignal(signum) is signal.SIG_IGN:
+        # A shell's background job starts with SIGINT ignored, which train leaves alone (the
+        # next test); this test is about the foreground case, whoever launched pytest.
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                      else signal.SIG_DFL)
+        request.addfinalizer(lambda: signal.signal(signum, signal.SIG_IGN))
     before = signal.getsignal(signum)
 
     def on_eval(step, row):
@@ -182,6 +189,22 @@ def test_a_signal_stops_at_the_chunk_boundary_with_a_checkpoint(tmp_path, full_r
     ckpt.close()
     resumed = driver.train(sac, env, config, seed=1, workdir=workdir, progress=False)
     _same_run(resumed, full_run)
+
+
+def test_an_ignored_sigint_stays_ignored(tmp_path, full_run, request):
+    """A background job's SIGINT (ignored when it starts) neither stops the run nor gets a
+    handler: the run ends as the uninterrupted one and SIGINT is still ignored after."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+
+    def on_eval(step, row):
+        if step == _steps_after(2):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = driver.train(sac, envs.make("classic/pendulum"), TINY, seed=1,
+                          workdir=str(tmp_path / "run"), progress=False, on_eval=on_eval)
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    _same_run(result, full_run)
 
 
 def test_resume_with_other_config_names_fields(tmp_path):

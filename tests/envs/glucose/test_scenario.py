@@ -1,5 +1,5 @@
 """Meal scenarios: the CSV format, the env replaying them, and an evaluation's meals replaying
-that evaluation bit for bit."""
+that evaluation (the same meals, the same glucose up to float rounding)."""
 
 import os
 
@@ -76,8 +76,8 @@ def test_start_hour_drops_earlier_meals_and_takes_the_next_day():
 
 
 def test_an_evaluation_replays_from_its_own_meals_csv(tmp_path):
-    """Random days -> meals.csv -> the same days again, bit for bit, across two patients, two
-    days and a start at 06:00 (meals of both calendar days)."""
+    """Random days -> meals.csv -> the same days again, across two patients, two days and a
+    start at 06:00 (meals of both calendar days)."""
     env = envs.make("glucose/adults", patients=("adult#002", "adult#007"), start_hour=6.0)
     pid = {"pid": controllers.pid(env.dt_min)}
     first, traces = evaluation.evaluate(env, pid, 2, seed=11)
@@ -85,6 +85,12 @@ def test_an_evaluation_replays_from_its_own_meals_csv(tmp_path):
     replay_env = envs.make("glucose/adults", patients=("adult#002", "adult#007"),
                            start_hour=6.0, scenario=path)
     second, replayed = evaluation.evaluate(replay_env, pid, 2, seed=11)
-    for key in ("bg", "cgm", "insulin_u_per_h", "meal_g"):
-        np.testing.assert_array_equal(traces["pid"][key], replayed["pid"][key])
-    assert first["patients"] == second["patients"]
+    # The same meals, exactly; the physiology up to float rounding: the random-day env and
+    # the scenario env are two programs that XLA may fuse differently (6e-5 mg/dL apart at
+    # the tests' lowered optimisation, bit-identical at the default one).
+    np.testing.assert_array_equal(traces["pid"]["meal_g"], replayed["pid"]["meal_g"])
+    for key in ("bg", "cgm", "insulin_u_per_h"):
+        np.testing.assert_allclose(traces["pid"][key], replayed["pid"][key], rtol=1e-5,
+                                   atol=1e-4)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4),
+                 first["patients"], second["patients"])
