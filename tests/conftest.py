@@ -43,17 +43,18 @@ jax.config.update("jax_debug_key_reuse", True)
 
 
 # The longest tests first (longest-processing-time-first scheduling): xdist hands tests to its
-# two workers in collection order, and a notebook of five minutes started last leaves one
-# worker idle for most of it. Seconds measured in .ci/run's second step (CI, 2026-12-03).
+# two workers in collection order, and a notebook of two minutes started last leaves one
+# worker idle for most of it. Seconds measured in .ci/run's second step (this machine,
+# 2026-12-04, cold compile cache).
 LONGEST_FIRST = (
-    "test_notebook_runs_fast_and_plots[safe_rl]",              # 325 s
-    "test_notebook_runs_fast_and_plots[meta_rl]",              # 312 s
-    "test_kill_resume.py",                                     # a group of subprocess runs
-    "test_notebook_runs_fast_and_plots[robots_mjx]",           # 215 s
-    "test_notebook_runs_fast_and_plots[quickstart",            # 152 s
-    "test_train_tiny_agent_then_evaluate_its_run_directory",   # 141 s
-    "test_pearl_learning.py",                                  # 112 s of fixture, one group
-    "test_four_devices_train_the_same_parameters_as_one",      # 60 s (default suite)
+    "test_notebook_runs_fast_and_plots[safe_rl]",              # 127 s
+    "test_kill_resume.py",                                     # a group: 70 + 68 + 29 + ... s
+    "test_notebook_runs_fast_and_plots[meta_rl]",              # 107 s
+    "test_notebook_runs_fast_and_plots[robots_mjx]",           # 77 s
+    "test_pearl_learning.py",                                  # 74 s of fixture, one group
+    "test_train_tiny_agent_then_evaluate_its_run_directory",   # 70 s
+    "test_notebook_runs_fast_and_plots[quickstart",            # 56 s
+    "test_four_devices_train_the_same_parameters_as_one",      # 36 s (default suite)
 )
 
 

@@ -89,8 +89,9 @@ def test_notebook_runs_fast_and_plots(path, tmp_path_factory, monkeypatch):
     env_mode = os.environ.setdefault("JAXRL_NOTEBOOK_MODE", "fast")
     if env_mode == "fast" and os.environ.get("JAXRL_NOTEBOOK_FULL_OPT") != "1":
         # Fast mode's time is XLA compilation of tiny budgets: the kernel (which inherits this
-        # process's environment when it starts) compiles at the lowered level, about a third
-        # less time, the same cells and plots. JAXRL_NOTEBOOK_FULL_OPT=1 keeps the default.
+        # process's environment when it starts) compiles at the lowered level, about 60% less
+        # time (benchmarks/notebooks.md), the same cells and plots.
+        # JAXRL_NOTEBOOK_FULL_OPT=1 keeps the default.
         monkeypatch.setenv("XLA_FLAGS", with_lowered_opt(os.environ.get("XLA_FLAGS", "")))
     client = nbclient.NotebookClient(
         nb, timeout=int(TIMEOUT_S), kernel_name="python3",
