@@ -39,6 +39,7 @@ SUITES: dict[str, str] = {
     "sac": "benchmarks.suites.off_policy:sac_suite",
     "artificial_pancreas": "benchmarks.studies.artificial_pancreas:run_suite",
     "glucose": "benchmarks.suites.glucose:run_suite",
+    "limits": "benchmarks.suites.limits:run_suite",
     "mjx": "benchmarks.suites.mjx:run_suite",
     "model_based": "benchmarks.suites.model_based:run_suite",
     "mpo": "benchmarks.suites.off_policy:mpo_suite",

@@ -53,7 +53,7 @@ def median_call_seconds(call: Callable[[], object], min_total_s: float = 1.0,
     return float(np.median(times))
 
 
-def _compiled_rollout(env, batch_size: int, num_steps: int, seed: int):
+def compiled_rollout(env, batch_size: int, num_steps: int, seed: int):
     """(call, compile seconds): one jitted `lax.scan` of `num_steps` training-stack steps with
     uniform random actions over `batch_size` envs; `call()` runs it to completion."""
     import jax
@@ -85,7 +85,7 @@ def _compiled_rollout(env, batch_size: int, num_steps: int, seed: int):
 def measure_env(env, batch_size: int, num_steps: int, seed: int = 0) -> dict:
     """Env steps/s of `env` (unwrapped) vmapped over `batch_size`, with auto-reset, uniform
     random actions, `num_steps` steps in one jitted `lax.scan`; compile time separate."""
-    call, compile_s = _compiled_rollout(env, batch_size, num_steps, seed)
+    call, compile_s = compiled_rollout(env, batch_size, num_steps, seed)
     elapsed = median_call_seconds(call)
     return {"batch_size": batch_size, "steps_per_s": batch_size * num_steps / elapsed,
             "compile_s": compile_s, "unit": "env steps/s"}
@@ -97,7 +97,7 @@ def measure_env_batches(env, batch_sizes, num_steps: int, seed: int = 0,
     every batch size, and a row reports the median over rounds. A load drift on a shared
     machine then moves every batch size alike, so their ratio (`x_batch1`, when batch 1 is
     among them) is not at the mercy of when each was timed."""
-    calls = {b: _compiled_rollout(env, b, num_steps, seed) for b in batch_sizes}
+    calls = {b: compiled_rollout(env, b, num_steps, seed) for b in batch_sizes}
     times = {b: [] for b in batch_sizes}
     for _ in range(rounds):
         for b, (call, _) in calls.items():
