@@ -12,6 +12,9 @@ Code:
   studies/    learning comparisons and shipped agents (artificial pancreas, MPO vs SAC,
               SAC-Lagrangian vs penalties, PEARL on patients and robots) and the one-off
               scripts behind the notes of some tables (glucose_breakdown, ...)
+  accelerator.py  the prepared run for a lent GPU (one command, under 8 minutes, every table
+              stamped with the device); pearl_paper.py the paper-budget PEARL runs in
+              resumable 10-minute pieces
 
 Results live next to the code: `<suite>.json` and `<suite>.md` (rows plus a stamp: device,
 JAX version, date, command), the plots, and the cache directories of the studies (one json per

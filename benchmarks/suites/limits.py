@@ -18,7 +18,9 @@ per iteration, brax's ratio), the same networks (256, 256) and batch 256 everywh
 The three are compiled first, then timed in interleaved rounds (each round times each once);
 a row is the median over the rounds, so a load drift moves all three alike. `loop_vs_bare`
 is the loop's gradient steps/s over the bare scan's (1.0: the loop costs nothing beyond its
-updates); `loop_vs_env` its env steps/s over the env alone's. The driver around the chunk
+updates); `loop_vs_env` its env steps/s over the env alone's; `loop_vs_parts` the time of the
+bare updates plus the env alone over the loop's (1.0: the loop is exactly its two parts, the
+rest, acting and writing the buffer, costs nothing). The driver around the chunk
 (evaluation, checkpoints, host metrics) is not in these figures; `--suite=sac` and friends
 time the driver's chunks.
 """
@@ -106,7 +108,7 @@ def limit_row(algo_name: str, env_name: str, num_envs: int, ratio: float, iterat
             "loop_grad_steps_per_s": grad_steps / loop_s,
             "loop_vs_bare": bare_s / loop_s,
             "env_steps_per_s": env_steps / env_s, "steps_per_s": env_steps / loop_s,
-            "loop_vs_env": env_s / loop_s,
+            "loop_vs_env": env_s / loop_s, "loop_vs_parts": (bare_s + env_s) / loop_s,
             "compile_s": sum(compiles), "rounds": rounds,
             "spread": f"bare {spread(times[0])}, loop {spread(times[1])}, env {spread(times[2])}",
             "unit": "loop env steps/s", "device": device_name()}
