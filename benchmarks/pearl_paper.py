@@ -166,6 +166,7 @@ def profile(env_name: str, grad_steps: int = 8, collect_steps: int = 100) -> dic
     import envs
     from algorithms import pearl
     from algorithms.pearl import rollout
+    from benchmarks.suites.pearl import make_updates
 
     env = envs.make(env_name)
     config = pearl.config_for_env(env_name)
@@ -175,15 +176,8 @@ def profile(env_name: str, grad_steps: int = 8, collect_steps: int = 100) -> dic
     params = pearl.policy_params(state)
     tasks = env.sample_tasks(key_tasks, config.num_tasks_sample)
 
-    def updates(ts, key):
-        def one(ts, key_step):
-            key_ids, key_batch, key_update = jax.random.split(key_step, 3)
-            ids = jax.random.randint(key_ids, (config.meta_batch,), 0, config.num_train_tasks)
-            return pearl.update(ts, pearl.sample_meta_batch(ts, ids, key_batch), key_update)
-
-        return jax.lax.scan(one, ts, jax.random.split(key, grad_steps))[1]["train/critic_loss"]
-
-    update_compile, update_s, update_exe = _time(updates, state, key_update)
+    update_compile, update_s, update_exe = _time(make_updates(config, grad_steps), state,
+                                                 key_update)
 
     collect = rollout.make_collect(env, config, pearl.make_policy(config, env.spec))
     prior = rollout.prior(config.num_tasks_sample, config.latent_size)

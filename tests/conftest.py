@@ -47,10 +47,10 @@ jax.config.update("jax_debug_key_reuse", True)
 # worker idle for most of it. Seconds measured in .ci/run's second step (this machine,
 # 2026-12-04, cold compile cache).
 LONGEST_FIRST = (
+    "test_quick_dry_run_writes_every_part",                    # 192 s (2026-12-04, 15:34)
     "test_notebook_runs_fast_and_plots[safe_rl]",              # 127 s
     "test_kill_resume.py",                                     # a group: 70 + 68 + 29 + ... s
     "test_notebook_runs_fast_and_plots[meta_rl]",              # 107 s
-    "test_quick_dry_run_writes_every_part",                    # about 150 s (not yet in CI)
     "test_notebook_runs_fast_and_plots[robots_mjx]",           # 77 s
     "test_pearl_learning.py",                                  # 74 s of fixture, one group
     "test_train_tiny_agent_then_evaluate_its_run_directory",   # 70 s

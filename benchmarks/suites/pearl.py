@@ -20,6 +20,24 @@ from benchmarks.measure import device_name, time_compiled
 FAMILIES = ("mjx/cheetah-vel", "mjx/point-goal-sparse", "mjx/ant-goal")
 
 
+def make_updates(config, num_updates: int):
+    """`updates(training_state, key) -> critic losses (num_updates,)`: PEARL's gradient steps
+    alone, each on a fresh meta-batch drawn from the per-task buffers, scanned."""
+    import jax
+
+    from algorithms import pearl
+
+    def updates(ts, key):
+        def one(ts, key_step):
+            key_tasks, key_batch, key_update = jax.random.split(key_step, 3)
+            ids = jax.random.randint(key_tasks, (config.meta_batch,), 0, config.num_train_tasks)
+            return pearl.update(ts, pearl.sample_meta_batch(ts, ids, key_batch), key_update)
+
+        return jax.lax.scan(one, ts, jax.random.split(key, num_updates))[1]["train/critic_loss"]
+
+    return updates
+
+
 def measure(env, config, label: str) -> dict:
     import jax
 
@@ -43,16 +61,7 @@ def measure(env, config, label: str) -> dict:
 
     # Gradient steps alone.
     num_updates = config.grad_steps_per_iteration
-
-    def updates(ts, key):
-        def one(ts, key_step):
-            key_tasks, key_batch, key_update = jax.random.split(key_step, 3)
-            ids = jax.random.randint(key_tasks, (config.meta_batch,), 0, config.num_train_tasks)
-            return pearl.update(ts, pearl.sample_meta_batch(ts, ids, key_batch), key_update)
-
-        return jax.lax.scan(one, ts, jax.random.split(key, num_updates))[1]["train/critic_loss"]
-
-    _, update_s = time_compiled(updates, state, key_update)
+    _, update_s = time_compiled(make_updates(config, num_updates), state, key_update)
 
     # The whole iteration, as the driver logs it.
     result = driver.train(pearl, env, config, seed=0, progress=False)
