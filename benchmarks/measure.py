@@ -41,6 +41,18 @@ def time_compiled(fn: Callable, *args, warm_args: tuple | None = None) -> tuple[
     return compile_s, time.perf_counter() - start
 
 
+def compiled_call(fn: Callable, *args) -> tuple[Callable[[], object], float, object]:
+    """`(call, compile seconds, compiled)`: `jax.jit(fn)` compiled ahead of time for `args`
+    and called once to warm up (the first call allocates); `call()` runs it to completion."""
+    import jax
+
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(compiled(*args))
+    return (lambda: jax.block_until_ready(compiled(*args))), compile_s, compiled
+
+
 def median_call_seconds(call: Callable[[], object], min_total_s: float = 1.0,
                         max_calls: int = 20) -> float:
     """Median wall time of repeated calls, repeated until `min_total_s` has passed (a small
@@ -75,11 +87,8 @@ def compiled_rollout(env, batch_size: int, num_steps: int, seed: int):
 
     key_reset, key_run = jax.random.split(jax.random.key(seed))
     state = jax.jit(batched.reset)(jax.random.split(key_reset, batch_size))
-    start = time.perf_counter()
-    compiled = jax.jit(rollout).lower(state, key_run).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(state, key_run))  # warm-up (first call allocates)
-    return (lambda: jax.block_until_ready(compiled(state, key_run))), compile_s
+    call, compile_s, _ = compiled_call(rollout, state, key_run)
+    return call, compile_s
 
 
 def measure_env(env, batch_size: int, num_steps: int, seed: int = 0) -> dict:

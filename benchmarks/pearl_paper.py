@@ -143,16 +143,14 @@ def _flops(compiled) -> float:
 
 
 def _time(fn, *args, repeats: int = 2) -> tuple[float, float, object]:
-    """(compile s, best run s, compiled) of `jax.jit(fn)(*args)`."""
-    import jax
+    """(compile s, best run s after a warm-up call, compiled) of `jax.jit(fn)(*args)`."""
+    from benchmarks.measure import compiled_call
 
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
+    call, compile_s, compiled = compiled_call(fn, *args)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
+        call()
         best = min(best, time.perf_counter() - start)
     return compile_s, best, compiled
 

@@ -55,7 +55,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, str]] = {
     # prior + 900 posterior steps per task), contexts that hold most of the task's recent data
     # (1024 in oyster, 64 of 240 here). Whole episodes per phase (2 envs x 30 steps prior,
     # 2 x 90 posterior) and 0.5 gradient steps per env step (oyster: 0.1 over 10x the steps).
-    # 6 meta-test episodes show the exploration. Chosen from 2 candidates on seeds 0-1
+    # 6 meta-test episodes show the exploration. Chosen from 3 candidates on seeds 0-1
     # (docs/pearl.md); reported on seeds 100-104.
     "mjx/point-goal-sparse": {
         **_POINT, "critic_reward_key": "dense_reward", "kl_weight": "1.0",

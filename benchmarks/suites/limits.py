@@ -32,20 +32,11 @@ import time
 import jax
 import numpy as np
 
-from benchmarks.measure import compiled_rollout, device_name
+from benchmarks.measure import compiled_call, compiled_rollout, device_name
 
 ALGOS = ("sac", "sac_lagrangian", "mpo")
 ENVS = ("classic/pendulum", "glucose/adult#001", "mjx/cheetah-run")
 SETTINGS = ((16, 1.0), (128, 8 / 128))  # (num_envs, gradient steps per env step)
-
-
-def _timed(fn, *args):
-    """(call, compile seconds): `fn` compiled ahead of time and warmed up once."""
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(*args))
-    return (lambda: jax.block_until_ready(compiled(*args))), compile_s
 
 
 def _programs(algo_name: str, env_name: str, num_envs: int, ratio: float, iterations: int):
@@ -83,8 +74,8 @@ def _programs(algo_name: str, env_name: str, num_envs: int, ratio: float, iterat
     def chunk(loop_state):
         return jax.lax.scan(iteration, loop_state, None, length=iterations)[1]
 
-    bare_call, bare_compile = _timed(bare, state.training_state, key_bare)
-    loop_call, loop_compile = _timed(chunk, state)
+    bare_call, bare_compile, _ = compiled_call(bare, state.training_state, key_bare)
+    loop_call, loop_compile, _ = compiled_call(chunk, state)
     env_call, env_compile = compiled_rollout(env, num_envs, iterations, seed=0)
     return ((bare_call, loop_call, env_call), (bare_compile, loop_compile, env_compile),
             grad_steps, num_envs * iterations)
