@@ -14,7 +14,8 @@ Code:
               scripts behind the notes of some tables (glucose_breakdown, ...)
   accelerator.py  the prepared run for a lent GPU (one command, under 8 minutes, every table
               stamped with the device); pearl_paper.py the paper-budget PEARL runs in
-              resumable 10-minute pieces
+              resumable 10-minute pieces; xla_flags_compile.py what the tests' XLA flags
+              save in MJX compile time
 
 Results live next to the code: `<suite>.json` and `<suite>.md` (rows plus a stamp: device,
 JAX version, date, command), the plots, and the cache directories of the studies (one json per

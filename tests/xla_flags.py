@@ -2,12 +2,13 @@
 compile-bound subprocesses or notebook kernels (nothing they compute is compared bit for bit
 with an optimised build).
 
-Two flags, measured on one core (a 5-step scan of 4 MJX cheetahs, 2026-12-04):
-* `--xla_backend_optimization_level=0`: compile 19.1 s -> 11.6 s;
-* `--xla_cpu_use_fusion_emitters=false` on top: -> 3.6 s. XLA's CPU fusion emitters (MLIR
-  kernels per fusion) dominate the compile of MJX physics; without them a 100-step scan of 64
-  cheetahs compiles in 6.6 s instead of 16.7 s and runs as fast (1,245 against 1,184 env
-  steps/s at level 0; at the default level 17.2 s instead of 26.4 s, 3,785 against 3,826).
+Two flags. Measured on one core by `python -m benchmarks.xla_flags_compile`
+(benchmarks/test_suite_time.md), compiling a 5-step scan of 4 MJX cheetahs:
+* `--xla_backend_optimization_level=0`: 24.1 s -> 11.8 s;
+* `--xla_cpu_use_fusion_emitters=false` on top: -> 6.6 s. XLA's CPU fusion emitters (MLIR
+  kernels per fusion) dominate the compile of MJX physics. They do not make it run faster:
+  a 100-step scan of 64 cheetahs runs at 1,844 env steps/s without them and 1,531 with them
+  at level 0, and at 5,590 against 5,020 at the default level.
 Float results then differ from the default build in the last bits (tests/conftest.py).
 """
 
